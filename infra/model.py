@@ -1,0 +1,220 @@
+"""The environment model: every container property of a Kaizenity TTA environment, written once.
+
+Two renderers turn this model into running containers: the Pulumi program (`infra.pulumi_program`, for
+`pulumi up`) and the testcontainers stack (`infra.local_stack`, for CI and laptops). Neither adds a container
+property of its own, so what CI runs for real is what `pulumi up` would create. Plain typed Python: no Pulumi,
+no Docker imports, trivially unit-testable.
+
+Secrets never enter the model as values. An environment variable holds a :class:`SecretRef` naming the
+settings key; each renderer resolves it in its own way (a Pulumi secret Output, or the local secret
+store), so a can be printed, diffed and logged safely.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class SecretTransform(StrEnum):
+    """How a secret's value becomes the string a container receives."""
+
+    PLAIN = "plain"
+    CADDY_BCRYPT = "caddy_bcrypt"  # base64(bcrypt(value)), what Caddy's basicauth expects
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A reference to a secret setting (e.g. ``postgresPassword``), resolved only by a renderer."""
+
+    key: str
+    transform: SecretTransform = SecretTransform.PLAIN
+
+
+EnvValue = str | SecretRef
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    """A container port published on the Docker host (never implicitly on 0.0.0.0)."""
+
+    container_port: int
+    host_port: int
+    host_ip: str = "127.0.0.1"
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    """A named volume (by its logical name in :attr:`EnvironmentModel.volumes`) mounted into a service."""
+
+    volume: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class FileUpload:
+    """A file whose content the model renders (Caddyfile, init scripts) placed into the container."""
+
+    target: str
+    content: str
+    executable: bool = False
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """A Docker health check. Dependents start only once it passes."""
+
+    test: tuple[str, ...]
+    interval_s: int = 5
+    timeout_s: int = 5
+    retries: int = 12
+    start_period_s: int = 10
+
+
+@dataclass(frozen=True)
+class HttpEndpoint:
+    """An HTTP endpoint of a service, for probes and readiness waits (liveness vs readiness)."""
+
+    port: int
+    liveness_path: str
+    readiness_path: str
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One container of the environment, complete: a renderer needs nothing else to create it."""
+
+    name: str  # logical name, also the network alias other services use: "postgres", "n8n" ...
+    kind: str  # which component renders it: "postgres", "n8n", "n8n-worker", "gateway", "redis"
+    container_name: str
+    image: str
+    command: tuple[str, ...] | None = None
+    env: tuple[tuple[str, EnvValue], ...] = ()
+    ports: tuple[PortBinding, ...] = ()
+    mounts: tuple[VolumeMount, ...] = ()
+    uploads: tuple[FileUpload, ...] = ()
+    healthcheck: HealthCheck | None = None
+    http: HttpEndpoint | None = None
+    ready_log_line: str | None = None  # a log line that proves readiness where the health check cannot
+    restart: str = "unless-stopped"
+    memory_mb: int = 512
+    user: str | None = None
+    aliases: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = ()
+    security_opts: tuple[str, ...] = ("no-new-privileges:true",)
+    labels: tuple[tuple[str, str], ...] = ()
+    stop_grace_s: int = 30
+
+    def env_dict(self) -> dict[str, EnvValue]:
+        """The environment as a mapping (for lookups in tests and probes)."""
+        return dict(self.env)
+
+    def secret_keys(self) -> set[str]:
+        """Settings keys of the secrets this service receives."""
+        return {value.key for _, value in self.env if isinstance(value, SecretRef)}
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """A named Docker volume. Its data outlives containers: it is what backups protect."""
+
+    name: str  # logical name
+    docker_name: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The environment's private bridge network; services find each other by their aliases on it."""
+
+    docker_name: str
+    internal: bool = False  # n8n needs egress to Telegram, Coda ...: not an internal-only network
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """What the environment exposes, for stack outputs, health checks and bootstrap."""
+
+    gateway_url: str
+    webhook_base_url: str
+    n8n_internal_url: str
+    n8n_host_url: str | None
+    database_host: str
+    database_port: int
+    database_name: str
+    database_host_port: int | None  # published on 127.0.0.1, or None
+    n8n_database_name: str
+
+
+@dataclass(frozen=True)
+class EnvironmentModel:
+    """A whole environment: network, volumes, services in dependency order, and its endpoints."""
+
+    stack: str
+    prefix: str
+    network: NetworkSpec
+    volumes: tuple[VolumeSpec, ...]
+    services: tuple[ServiceSpec, ...]
+    endpoints: Endpoints
+    labels: tuple[tuple[str, str], ...] = field(default=())
+
+    def service(self, name: str) -> ServiceSpec:
+        """The service with this logical name (KeyError names the known ones)."""
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(f"no service '{name}' in this environment (have: {[s.name for s in self.services]})")
+
+    def volume(self, name: str) -> VolumeSpec:
+        """The volume with this logical name."""
+        for volume in self.volumes:
+            if volume.name == name:
+                return volume
+        raise KeyError(f"no volume '{name}' in this environment")
+
+    def start_order(self) -> list[list[ServiceSpec]]:
+        """Services in waves: each wave depends only on earlier ones, so a wave can start in parallel."""
+        done: set[str] = set()
+        waves: list[list[ServiceSpec]] = []
+        pending = list(self.services)
+        while pending:
+            wave = [s for s in pending if set(s.depends_on) <= done]
+            if not wave:
+                raise ValueError(f"dependency cycle among {[s.name for s in pending]}")
+            waves.append(wave)
+            done |= {s.name for s in wave}
+            pending = [s for s in pending if s.name not in done]
+        return waves
+
+
+def resolve_secret(ref: SecretRef, value: str) -> str:
+    """Turn a secret's raw value into what the container receives. Deterministic, so that re-rendering
+    the same secret does not change the container's inputs (which would make `pulumi up` replace it)."""
+    if ref.transform is SecretTransform.PLAIN:
+        return value
+    return caddy_bcrypt(value)
+
+
+def caddy_bcrypt(password: str, cost: int = 12) -> str:
+    """base64(bcrypt(password)), with a salt derived from the password so the output is stable.
+
+    A random salt would give a new hash on every render and so a new gateway container on every `pulumi up`.
+    The derived salt still differs per password, and the bcrypt cost is what protects the hash.
+    """
+    import bcrypt  # lazy: only renderers need it
+
+    digest = hashlib.sha256(b"kaizenity-gateway-basic-auth:" + password.encode()).digest()[:16]
+    alphabet = str.maketrans(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    )
+    salt_chars = base64.b64encode(digest).decode().rstrip("=").translate(alphabet)[:22]
+    salt = f"$2a${cost:02d}${salt_chars}".encode()
+    hashed = bcrypt.hashpw(password.encode(), salt)
+    return base64.b64encode(hashed).decode()

@@ -1,0 +1,1 @@
+"""One module per service: each turns validated settings into that service's :class:`ServiceSpec`."""

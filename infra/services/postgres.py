@@ -1,0 +1,65 @@
+"""PostgreSQL: the platform database and n8n's own database, on one server with a named volume."""
+
+from __future__ import annotations
+
+from infra.model import FileUpload, HealthCheck, PortBinding, SecretRef, ServiceSpec, VolumeMount
+from infra.services.common import container_name, labels
+from infra.settings import Publish, Settings
+
+NAME = "postgres"
+PORT = 5432
+DATA_DIR = "/var/lib/postgresql/data"
+DATA_VOLUME = "pgdata"
+
+# Runs once, on an empty data directory (the image's /docker-entrypoint-initdb.d contract). psql variables
+# keep the password out of the script text; the script is sourced or executed by the entrypoint, so it sets no
+# shell options of its own.
+N8N_DATABASE_INIT = """\
+#!/bin/sh
+# Creates n8n's own role and database (rendered by infra/services/postgres.py).
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \\
+  --set=n8n_user="$N8N_DB_USER" --set=n8n_password="$N8N_DB_PASSWORD" --set=n8n_db="$N8N_DB_NAME" <<'SQL'
+CREATE ROLE :"n8n_user" LOGIN PASSWORD :'n8n_password';
+CREATE DATABASE :"n8n_db" OWNER :"n8n_user";
+REVOKE ALL ON DATABASE :"n8n_db" FROM PUBLIC;
+SQL
+"""
+
+
+def build(settings: Settings) -> ServiceSpec:
+    """The PostgreSQL container: published on 127.0.0.1 at most, health-checked over TCP."""
+    pg = settings.postgres
+    ports = (PortBinding(PORT, pg.host_port, "127.0.0.1"),) if pg.publish is Publish.LOOPBACK else ()
+    return ServiceSpec(
+        name=NAME,
+        kind="postgres",
+        container_name=container_name(settings, NAME),
+        image=settings.images.postgres,
+        command=("postgres", "-c", f"max_connections={pg.max_connections}"),
+        env=(
+            ("POSTGRES_USER", pg.superuser),
+            ("POSTGRES_PASSWORD", SecretRef("postgresPassword")),
+            ("POSTGRES_DB", pg.database),
+            ("PGDATA", DATA_DIR),
+            ("N8N_DB_NAME", settings.n8n.database),
+            ("N8N_DB_USER", settings.n8n.db_user),
+            ("N8N_DB_PASSWORD", SecretRef("n8nDbPassword")),
+        ),
+        ports=ports,
+        mounts=(VolumeMount(DATA_VOLUME, DATA_DIR),),
+        uploads=(FileUpload("/docker-entrypoint-initdb.d/10-n8n-database.sh", N8N_DATABASE_INIT),),
+        # TCP, not the socket: while initialising, the temporary server listens on the socket only.
+        healthcheck=HealthCheck(
+            test=("CMD-SHELL", f'pg_isready -h 127.0.0.1 -p {PORT} -U "$POSTGRES_USER" -d "$POSTGRES_DB"'),
+            interval_s=3,
+            retries=20,
+            start_period_s=10,
+        ),
+        restart=settings.restart_policy,
+        memory_mb=pg.memory_mb,
+        aliases=(NAME,),
+        # The entrypoint starts as root to own the data directory, then drops to the postgres user.
+        cap_add=("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"),
+        labels=labels(settings, NAME),
+        stop_grace_s=60,
+    )

@@ -1,0 +1,288 @@
+"""Validated stack settings: the only input of the environment model.
+
+Settings come from `pulumi.Config` (inside `pulumi up`) or from a stack YAML file (the local engine, CI).
+Either way they pass through :func:`parse_settings`, which reports *every* problem at once, each naming the
+key, what is wrong and a valid example, because a DevOps engineer fixing a stack file one error per run is
+the failure this module exists to prevent. Nothing here imports Pulumi.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+)
+
+from infra.versions import N8N_VERSION
+
+if TYPE_CHECKING:
+    from infra.settings_problems import SettingsProblem
+
+CONFIG_NAMESPACE = "kaizenity"
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+_IMAGE = re.compile(
+    r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+)
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+class TlsMode(StrEnum):
+    """How the gateway terminates TLS."""
+
+    INTERNAL = "internal"  # Caddy's own local CA: dev and CI
+    ACME = "acme"  # a real domain and a public certificate: production
+    OFF = "off"  # plain HTTP behind another load balancer that terminates TLS
+
+
+class Publish(StrEnum):
+    """Whether a backend service port is published on the Docker host."""
+
+    LOOPBACK = "loopback"  # 127.0.0.1 only: reachable from the host, never from the network
+    NONE = "none"  # reachable only from the environment's private network
+
+
+def _check_image(value: str) -> str:
+    if not _IMAGE.match(value):
+        raise ValueError("is not a valid image reference")
+    return value
+
+
+def _check_hostname(value: str) -> str:
+    if not _HOSTNAME.match(value):
+        raise ValueError("is not a valid DNS name (lower-case letters, digits, dots and dashes)")
+    return value
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError("is not an IP address or CIDR range") from None
+    return value
+
+
+def _check_bind_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError("is not an IP address") from None
+    return value
+
+
+Image = Annotated[str, AfterValidator(_check_image)]
+Hostname = Annotated[str, AfterValidator(_check_hostname)]
+Cidr = Annotated[str, AfterValidator(_check_cidr)]
+BindAddress = Annotated[str, AfterValidator(_check_bind_address)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def to_camel(name: str) -> str:
+    """snake_case -> camelCase, Pulumi's config style (`n8n_db_password` -> `n8nDbPassword`)."""
+    first, *rest = name.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+class _Section(BaseModel):
+    """Base of every settings section: camelCase keys, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, validate_default=True
+    )
+
+
+class ImageSettings(_Section):
+    """Container images. Official images by default; `kaizenity-local/*` for offline hosts and CI."""
+
+    postgres: Image = Field("postgres:17", examples=["postgres:17", "kaizenity-local/postgres:17"])
+    n8n: Image = Field(f"n8nio/n8n:{N8N_VERSION}", examples=[f"n8nio/n8n:{N8N_VERSION}"])
+    gateway: Image = Field("caddy:2.10", examples=["caddy:2.10", "kaizenity-local/caddy:2"])
+    redis: Image = Field("redis:8.0", examples=["redis:8.0", "kaizenity-local/redis:8"])
+
+
+class PostgresSettings(_Section):
+    """The platform database server (one PostgreSQL, two databases: the platform's and n8n's)."""
+
+    database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$", examples=["kaizenity"])] = "kaizenity"
+    superuser: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$", examples=["postgres"])] = "postgres"
+    publish: Publish = Field(Publish.LOOPBACK, examples=["loopback", "none"])
+    host_port: Port = Field(5432, examples=[5432])
+    memory_mb: int = Field(1024, ge=256, le=262144, examples=[1024])
+    max_connections: int = Field(200, ge=20, le=10000, examples=[200])
+
+
+class N8nSettings(_Section):
+    """The n8n orchestrator; queue mode adds Redis and worker containers."""
+
+    database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$", examples=["n8n"])] = "n8n"
+    db_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$", examples=["n8n"])] = "n8n"
+    publish: Publish = Field(Publish.NONE, examples=["loopback", "none"])
+    host_port: Port = Field(5678, examples=[5678])
+    memory_mb: int = Field(2048, ge=768, le=262144, examples=[2048])
+    timezone: Annotated[
+        str, Field(pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$", examples=["Europe/Berlin"])
+    ] = "UTC"
+    log_level: Literal["error", "warn", "info", "debug"] = Field("info", examples=["info"])
+    templates_enabled: bool = Field(False, examples=[False])
+    community_packages_enabled: bool = Field(False, examples=[False])
+    queue_mode: bool = Field(False, examples=[True])
+    workers: int = Field(0, ge=0, le=32, examples=[2])
+    worker_concurrency: int = Field(10, ge=1, le=200, examples=[10])
+    worker_memory_mb: int = Field(1536, ge=512, le=262144, examples=[1536])
+    extra_env: dict[Annotated[str, Field(pattern=_ENV_NAME.pattern)], str] = Field(
+        default_factory=dict, examples=[{"N8N_PAYLOAD_SIZE_MAX": "32"}]
+    )
+
+
+class RedisSettings(_Section):
+    """The queue-mode broker (only created when `n8n.queueMode` is true)."""
+
+    memory_mb: int = Field(256, ge=64, le=65536, examples=[256])
+
+
+class GatewaySettings(_Section):
+    """The Caddy gateway: the only service listening beyond loopback by default."""
+
+    domain: Hostname = Field("localhost", examples=["ops.example.com", "localhost"])
+    tls_mode: TlsMode = Field(TlsMode.INTERNAL, examples=["internal", "acme", "off"])
+    acme_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ops@example.com"])
+    bind_address: BindAddress = Field("127.0.0.1", examples=["127.0.0.1", "0.0.0.0"])  # noqa: S104
+    http_port: Port = Field(80, examples=[80, 8080])
+    https_port: Port = Field(443, examples=[443, 8443])
+    editor_user: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$", examples=["admin"])] = "admin"
+    editor_allowed_cidrs: list[Cidr] = Field(default_factory=list, examples=[["10.0.0.0/8", "192.0.2.7/32"]])
+    body_limit_mb: int = Field(16, ge=1, le=1024, examples=[16])
+    memory_mb: int = Field(256, ge=64, le=65536, examples=[256])
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^/\s]+$", examples=["https://ops.example.com"]
+    )  # only where another load balancer in front changes the URL people and Telegram use
+
+    @property
+    def url(self) -> str:
+        """The public base URL: what browsers, Telegram and n8n's WEBHOOK_URL use."""
+        if self.public_url:
+            return self.public_url
+        if self.tls_mode is TlsMode.OFF:
+            return f"http://{self.domain}" + ("" if self.http_port == 80 else f":{self.http_port}")
+        return f"https://{self.domain}" + ("" if self.https_port == 443 else f":{self.https_port}")
+
+
+class SecretSettings(_Section):
+    """Secrets: set with `pulumi config set --secret KEY VALUE`; never in plain stack files."""
+
+    postgres_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
+    n8n_db_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
+    n8n_encryption_key: SecretStr | None = Field(None, min_length=24, examples=["<48 random characters>"])
+    gateway_editor_password: SecretStr | None = Field(
+        None, min_length=12, examples=["<24 random characters>"]
+    )
+    redis_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
+
+
+SECRET_KEYS: tuple[str, ...] = tuple(
+    field.alias or name for name, field in SecretSettings.model_fields.items() if field.alias or name
+)
+SECRET_PURPOSE: dict[str, str] = {
+    "postgresPassword": "the PostgreSQL superuser password",
+    "n8nDbPassword": "the password of n8n's own database role",
+    "n8nEncryptionKey": (
+        "n8n's credential encryption key. Losing it makes every credential stored in n8n unreadable: "
+        "back it up with the database"
+    ),
+    "gatewayEditorPassword": "the basic-auth password that protects the n8n editor behind the gateway",
+    "redisPassword": "the Redis password used by n8n queue mode",
+}
+
+
+class Settings(_Section):
+    """Everything an environment is built from. `stack` is the Pulumi stack name, not a config key."""
+
+    stack: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$", examples=["dev", "staging", "prod", "ci"])]
+    name_prefix: Annotated[
+        str | None, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$", examples=["kaizenity-dev"])
+    ] = None
+    restart_policy: Literal["no", "on-failure", "always", "unless-stopped"] = Field(
+        "unless-stopped", examples=["unless-stopped"]
+    )
+    images: ImageSettings = Field(default_factory=ImageSettings)  # type: ignore[arg-type]
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)  # type: ignore[arg-type]
+    n8n: N8nSettings = Field(default_factory=N8nSettings)  # type: ignore[arg-type]
+    redis: RedisSettings = Field(default_factory=RedisSettings)  # type: ignore[arg-type]
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)  # type: ignore[arg-type]
+    secrets: SecretSettings = Field(default_factory=SecretSettings)  # type: ignore[arg-type]
+
+    @property
+    def prefix(self) -> str:
+        """Prefix of every Docker object name of this environment."""
+        return self.name_prefix or f"kaizenity-{self.stack}"
+
+
+def published_host_ports(settings: Settings) -> list[tuple[str, str, int]]:
+    """(setting key, host address, host port) of every port the environment publishes on the host."""
+    ports = [
+        ("gateway.httpPort", settings.gateway.bind_address, settings.gateway.http_port),
+    ]
+    if settings.gateway.tls_mode is not TlsMode.OFF:
+        ports.append(("gateway.httpsPort", settings.gateway.bind_address, settings.gateway.https_port))
+    if settings.postgres.publish is Publish.LOOPBACK:
+        ports.append(("postgres.hostPort", "127.0.0.1", settings.postgres.host_port))
+    if settings.n8n.publish is Publish.LOOPBACK:
+        ports.append(("n8n.hostPort", "127.0.0.1", settings.n8n.host_port))
+    return ports
+
+
+def parse_settings(stack: str, config: Mapping[str, Any], source: str | None = None) -> Settings:
+    """Validate raw config (keys without the `kaizenity:` namespace) into :class:`Settings`.
+
+    Secret keys (`postgresPassword` ...) sit at the top level of ``config`` like in the stack file and are
+    moved into the ``secrets`` section here. Cross-field rules run on the raw config even when fields are
+    invalid, so one run reports every problem. Raises :class:`SettingsError` listing them all.
+    """
+    from infra.settings_problems import SettingsError, cross_field_problems, problems_from_validation
+
+    source = source or f"stack '{stack}'"
+    data: dict[str, Any] = {"stack": stack, "secrets": {}}
+    for key, value in config.items():
+        if key in SECRET_KEYS:
+            data["secrets"][key] = value
+        else:
+            data[key] = value
+    problems = cross_field_problems(data)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(source, problems_from_validation(exc) + problems) from None
+    problems += port_clash_problems(settings)
+    if problems:
+        raise SettingsError(source, problems)
+    return settings
+
+
+def port_clash_problems(settings: Settings) -> list[SettingsProblem]:
+    """Two services publishing the same host address and port cannot both start."""
+    from infra.settings_problems import SettingsProblem
+
+    taken: dict[tuple[str, int], str] = {}
+    problems = []
+    for owner, address, port in published_host_ports(settings):
+        clash = taken.get((address, port))
+        if clash:
+            problems.append(
+                SettingsProblem(
+                    f"{CONFIG_NAMESPACE}:{owner}", f"{address}:{port} is also used by {clash}", "8443"
+                )
+            )
+        taken[(address, port)] = owner
+    return problems

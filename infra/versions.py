@@ -1,0 +1,28 @@
+"""Pinned versions, read from `images/versions.env`, the single place where they are written.
+
+The offline image build (images/build.sh) and the default official image tags must name the same n8n version:
+a workflow validated against one n8n version and run on another is a production incident waiting to happen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+VERSIONS_FILE = Path(__file__).resolve().parent.parent / "images" / "versions.env"
+
+
+def read_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:
+    """Parse the shell-style KEY=VALUE file (comments and blank lines ignored)."""
+    versions: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        versions[key.strip()] = value.strip().strip("'\"")
+    return versions
+
+
+_VERSIONS = read_versions()
+N8N_VERSION: str = _VERSIONS["N8N_VERSION"]
+LOCAL_IMAGE_PREFIX: str = _VERSIONS.get("LOCAL_IMAGE_PREFIX", "kaizenity-local")
