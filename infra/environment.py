@@ -38,6 +38,7 @@ def build_environment(settings: Settings) -> EnvironmentModel:
         services=tuple(services),
         endpoints=_endpoints(settings),
         labels=labels(settings),
+        protect_volumes=settings.protect_volumes,
     )
 
 

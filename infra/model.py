@@ -110,6 +110,8 @@ class ServiceSpec:
     security_opts: tuple[str, ...] = ("no-new-privileges:true",)
     labels: tuple[tuple[str, str], ...] = ()
     stop_grace_s: int = 30
+    # json-file log rotation: an unbounded container log fills the host's disk eventually.
+    log_options: tuple[tuple[str, str], ...] = (("max-size", "10m"), ("max-file", "5"))
 
     def env_dict(self) -> dict[str, EnvValue]:
         """The environment as a mapping (for lookups in tests and probes)."""
@@ -163,6 +165,7 @@ class EnvironmentModel:
     services: tuple[ServiceSpec, ...]
     endpoints: Endpoints
     labels: tuple[tuple[str, str], ...] = field(default=())
+    protect_volumes: bool = True
 
     def service(self, name: str) -> ServiceSpec:
         """The service with this logical name (KeyError names the known ones)."""

@@ -190,6 +190,14 @@ class SecretSettings(_Section):
     )
     redis_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
 
+    def reveal(self, key: str) -> str | None:
+        """The plaintext of the secret with this config key (`postgresPassword`), for renderers only."""
+        for name, field in type(self).model_fields.items():
+            if key in (name, field.alias):
+                secret: SecretStr | None = getattr(self, name)
+                return secret.get_secret_value() if secret is not None else None
+        raise KeyError(f"unknown secret key {key}")
+
 
 SECRET_KEYS: tuple[str, ...] = tuple(
     field.alias or name for name, field in SecretSettings.model_fields.items() if field.alias or name
@@ -216,6 +224,7 @@ class Settings(_Section):
     restart_policy: Literal["no", "on-failure", "always", "unless-stopped"] = Field(
         "unless-stopped", examples=["unless-stopped"]
     )
+    protect_volumes: bool = Field(True, examples=[True])  # `pulumi destroy` must not delete a database
     images: ImageSettings = Field(default_factory=ImageSettings)  # type: ignore[arg-type]
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)  # type: ignore[arg-type]
     n8n: N8nSettings = Field(default_factory=N8nSettings)  # type: ignore[arg-type]

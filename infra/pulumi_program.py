@@ -1,0 +1,282 @@
+"""The Pulumi renderer: turns the environment model into pulumi-docker resources.
+
+One :class:`ServiceComponent` per service (a ComponentResource with typed args and explicit outputs) under one
+:class:`KaizenityEnvironment`. Every container property comes from the model (`infra.model`); this module only
+translates it into pulumi-docker's vocabulary and wires secrets as Pulumi secrets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+
+from infra.environment import build_environment
+from infra.model import EnvironmentModel, SecretRef, ServiceSpec, resolve_secret
+from infra.settings import CONFIG_NAMESPACE, Settings, parse_settings
+
+SecretResolver = Callable[[SecretRef], pulumi.Output[str]]
+
+COMPONENT_TYPES = {
+    "postgres": "kaizenity:service:PostgreSQL",
+    "n8n": "kaizenity:service:N8n",
+    "n8n-worker": "kaizenity:service:N8nWorker",
+    "redis": "kaizenity:service:Redis",
+    "gateway": "kaizenity:service:Gateway",
+}
+
+
+@dataclass(frozen=True)
+class ServiceComponentArgs:
+    """What a service component needs: its spec and the shared resources it attaches to."""
+
+    spec: ServiceSpec
+    image: docker.RemoteImage
+    network: docker.Network
+    volumes: Mapping[str, docker.Volume]
+    resolve: SecretResolver
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class ServiceComponent(pulumi.ComponentResource):
+    """One service: its container, named after the model, health-checked before dependents are created."""
+
+    container: docker.Container
+    container_name: pulumi.Output[str]
+    container_id: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ServiceComponentArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(COMPONENT_TYPES[args.spec.kind], name, None, opts)
+        spec = args.spec
+        self.container = docker.Container(
+            name,
+            _container_args(args),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*args.depends_on, *args.volumes.values()],
+                # Fixed container names: the old container must go before its replacement can take the name.
+                delete_before_replace=True,
+            ),
+        )
+        self.container_name = self.container.name
+        self.container_id = self.container.id
+        self.register_outputs(
+            {"containerName": self.container_name, "containerId": self.container_id, "kind": spec.kind}
+        )
+
+
+def _container_args(args: ServiceComponentArgs) -> docker.ContainerArgs:
+    spec = args.spec
+    return docker.ContainerArgs(
+        name=spec.container_name,
+        # The image *id*, not its name: a name would make every `pulumi up` see a change and recreate.
+        image=args.image.image_id,
+        command=list(spec.command) if spec.command else None,
+        envs=[_env_entry(key, value, args.resolve) for key, value in spec.env],
+        ports=[
+            docker.ContainerPortArgs(
+                internal=p.container_port, external=p.host_port, ip=p.host_ip, protocol=p.protocol
+            )
+            for p in spec.ports
+        ],
+        volumes=[
+            docker.ContainerVolumeArgs(
+                volume_name=args.volumes[m.volume].name, container_path=m.target, read_only=m.read_only
+            )
+            for m in spec.mounts
+        ],
+        uploads=[
+            docker.ContainerUploadArgs(file=u.target, content=u.content, executable=u.executable)
+            for u in spec.uploads
+        ],
+        healthcheck=_healthcheck(spec),
+        restart=spec.restart,
+        memory=spec.memory_mb,
+        user=spec.user,
+        networks_advanced=[
+            docker.ContainerNetworksAdvancedArgs(name=args.network.name, aliases=list(spec.aliases))
+        ],
+        capabilities=docker.ContainerCapabilitiesArgs(drops=list(spec.cap_drop), adds=list(spec.cap_add)),
+        security_opts=list(spec.security_opts),
+        labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels],
+        log_driver="json-file",
+        log_opts=dict(spec.log_options),
+        destroy_grace_seconds=spec.stop_grace_s,
+        must_run=True,
+        wait=spec.healthcheck is not None,
+        wait_timeout=wait_timeout_s(spec),
+    )
+
+
+def _env_entry(key: str, value: str | SecretRef, resolve: SecretResolver) -> pulumi.Input[str]:
+    if isinstance(value, SecretRef):
+        return resolve(value).apply(lambda secret: f"{key}={secret}")
+    return f"{key}={value}"
+
+
+def _healthcheck(spec: ServiceSpec) -> docker.ContainerHealthcheckArgs | None:
+    check = spec.healthcheck
+    if check is None:
+        return None
+    return docker.ContainerHealthcheckArgs(
+        tests=list(check.test),
+        interval=f"{check.interval_s}s",
+        timeout=f"{check.timeout_s}s",
+        retries=check.retries,
+        start_period=f"{check.start_period_s}s",
+    )
+
+
+def wait_timeout_s(spec: ServiceSpec) -> int:
+    """How long `pulumi up` waits for a container to turn healthy: the health check's own worst case."""
+    check = spec.healthcheck
+    if check is None:
+        return 60
+    return check.start_period_s + check.retries * (check.interval_s + check.timeout_s) + 30
+
+
+class KaizenityEnvironment(pulumi.ComponentResource):
+    """A whole Kaizenity TTA environment on one Docker host, rendered from the environment model."""
+
+    network: docker.Network
+    volumes: dict[str, docker.Volume]
+    services: dict[str, ServiceComponent]
+
+    def __init__(
+        self,
+        name: str,
+        model: EnvironmentModel,
+        resolve: SecretResolver,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("kaizenity:index:Environment", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.network = docker.Network(
+            "network",
+            name=model.network.docker_name,
+            driver="bridge",
+            internal=model.network.internal,
+            labels=[docker.NetworkLabelArgs(label=k, value=v) for k, v in model.labels],
+            opts=child,
+        )
+        self.volumes = {
+            volume.name: docker.Volume(
+                volume.name,
+                name=volume.docker_name,
+                labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in model.labels],
+                opts=pulumi.ResourceOptions(parent=self, protect=model.protect_volumes),
+            )
+            for volume in model.volumes
+        }
+        images = {
+            ref: docker.RemoteImage(
+                _image_resource_name(ref),
+                name=ref,
+                # Keep the image: offline hosts and `kaizenity-local/*` images cannot pull it again.
+                keep_locally=True,
+                opts=child,
+            )
+            for ref in sorted({service.image for service in model.services})
+        }
+        self.services = {}
+        for service in model.services:
+            self.services[service.name] = ServiceComponent(
+                service.name,
+                ServiceComponentArgs(
+                    spec=service,
+                    image=images[service.image],
+                    network=self.network,
+                    volumes={m.volume: self.volumes[m.volume] for m in service.mounts},
+                    resolve=resolve,
+                    depends_on=[self.network, *(self.services[d].container for d in service.depends_on)],
+                ),
+                opts=child,
+            )
+        self.register_outputs({"network": self.network.name, "services": list(self.services)})
+
+
+def _image_resource_name(ref: str) -> str:
+    return "image-" + ref.replace("/", "-").replace(":", "-").replace("@", "-")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Program entry
+# ----------------------------------------------------------------------------------------------------------
+
+
+def settings_from_pulumi_config() -> Settings:
+    """Validated settings from this stack's `kaizenity:*` config (structured values arrive as JSON)."""
+    raw: dict[str, Any] = {}
+    config = {**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    for full_key, value in config.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace == CONFIG_NAMESPACE:
+            raw[key] = _decode(value)
+    return parse_settings(pulumi.get_stack(), raw, source=f"Pulumi stack '{pulumi.get_stack()}'")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def secret_resolver(settings: Settings) -> SecretResolver:
+    """Resolve model secret references to Pulumi *secret* outputs (encrypted in state, masked in logs)."""
+
+    def resolve(ref: SecretRef) -> pulumi.Output[str]:
+        secret = settings.secrets.reveal(ref.key)
+        if secret is None:  # parse_settings guarantees the secrets a model refers to
+            raise KeyError(f"secret {ref.key} is not set")
+        return pulumi.Output.secret(secret).apply(lambda value: resolve_secret(ref, value))
+
+    return resolve
+
+
+def deploy() -> KaizenityEnvironment:
+    """The Pulumi program: validate settings, build the model, render it, export the outputs."""
+    settings = settings_from_pulumi_config()
+    model = build_environment(settings)
+    environment = KaizenityEnvironment(settings.prefix, model, secret_resolver(settings))
+    export_outputs(settings, model, environment)
+    return environment
+
+
+def export_outputs(settings: Settings, model: EnvironmentModel, environment: KaizenityEnvironment) -> None:
+    """Stack outputs read by the health checks and bootstrap; every credential-bearing one is secret."""
+    ep = model.endpoints
+    pulumi.export("gatewayUrl", ep.gateway_url)
+    pulumi.export("webhookBaseUrl", ep.webhook_base_url)
+    pulumi.export("n8nInternalUrl", ep.n8n_internal_url)
+    pulumi.export("n8nHostUrl", ep.n8n_host_url)
+    pulumi.export("databaseHost", ep.database_host)
+    pulumi.export("databasePort", ep.database_port)
+    pulumi.export("databaseName", ep.database_name)
+    pulumi.export("databaseHostPort", ep.database_host_port)
+    pulumi.export("networkName", environment.network.name)
+    pulumi.export("containers", {name: svc.container_name for name, svc in environment.services.items()})
+    pulumi.export("gatewayEditorUser", settings.gateway.editor_user)
+    resolve = secret_resolver(settings)
+    pulumi.export("gatewayEditorPassword", resolve(SecretRef("gatewayEditorPassword")))
+    if ep.database_host_port is not None:
+        password = resolve(SecretRef("postgresPassword"))
+        user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
+        pulumi.export(
+            "databaseUrl",
+            password.apply(lambda pw: f"postgresql://{user}:{_quote(pw)}@127.0.0.1:{host_port}/{name}"),
+        )
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")

@@ -1,0 +1,194 @@
+"""The environment model: topology, hardening defaults and the rendered gateway configuration."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import ipaddress
+from typing import Any
+
+import bcrypt
+import pytest
+
+from infra.environment import build_environment
+from infra.model import EnvironmentModel, SecretRef, caddy_bcrypt
+from infra.services.gateway import render_caddyfile
+from infra.settings import Settings, parse_settings
+from tests.unit.pulumi_harness import TEST_SECRETS, stack_config
+
+STACKS = ["dev", "staging", "prod", "ci"]
+
+
+def model_for(stack: str, **overrides: Any) -> EnvironmentModel:
+    return build_environment(settings_for(stack, **overrides))
+
+
+def settings_for(stack: str, **overrides: Any) -> Settings:
+    return parse_settings(stack, stack_config(stack, overrides))
+
+
+def all_strings(value: Any) -> list[str]:
+    """Every string anywhere inside a (nested) dataclass/tuple structure."""
+    if isinstance(value, str):
+        return [value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [s for f in dataclasses.fields(value) for s in all_strings(getattr(value, f.name))]
+    if isinstance(value, tuple | list):
+        return [s for item in value for s in all_strings(item)]
+    return []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_secret_value_enters_the_model(stack: str) -> None:
+    strings = "\n".join(all_strings(model_for(stack)))
+    for secret in TEST_SECRETS.values():
+        assert secret not in strings
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_only_the_gateway_may_listen_beyond_loopback(stack: str) -> None:
+    for service in model_for(stack).services:
+        for port in service.ports:
+            if service.name != "gateway":
+                assert ipaddress.ip_address(port.host_ip).is_loopback, (service.name, port)
+
+
+def test_postgres_publish_none_publishes_nothing() -> None:
+    model = model_for("dev", postgres={"publish": "none"})
+    assert model.service("postgres").ports == ()
+    assert model.endpoints.database_host_port is None
+
+
+def test_single_process_topology_and_start_waves() -> None:
+    model = model_for("dev")
+    assert [s.name for s in model.services] == ["postgres", "n8n", "gateway"]
+    assert [[s.name for s in wave] for wave in model.start_order()] == [["postgres"], ["n8n"], ["gateway"]]
+
+
+def test_queue_mode_adds_redis_and_workers_that_start_after_n8n() -> None:
+    model = model_for("prod")
+    assert [s.name for s in model.services] == [
+        "postgres",
+        "redis",
+        "n8n",
+        "n8n-worker-1",
+        "n8n-worker-2",
+        "gateway",
+    ]
+    waves = [[s.name for s in wave] for wave in model.start_order()]
+    assert waves == [["postgres", "redis"], ["n8n"], ["n8n-worker-1", "n8n-worker-2", "gateway"]]
+    worker = model.service("n8n-worker-1")
+    assert worker.command == ("worker", "--concurrency=10")
+    env = worker.env_dict()
+    assert env["EXECUTIONS_MODE"] == "queue"
+    assert env["QUEUE_BULL_REDIS_HOST"] == "redis"
+    # Workers and the main process must share the encryption key and database.
+    main_env = model.service("n8n").env_dict()
+    for key in (
+        "N8N_ENCRYPTION_KEY",
+        "DB_POSTGRESDB_PASSWORD",
+        "DB_POSTGRESDB_DATABASE",
+        "QUEUE_BULL_REDIS_PASSWORD",
+    ):
+        assert env[key] == main_env[key]
+    assert "redis-data" in [v.name for v in model.volumes]
+
+
+def test_no_redis_without_queue_mode() -> None:
+    model = model_for("dev")
+    assert "redis" not in [s.name for s in model.services]
+    assert "QUEUE_BULL_REDIS_HOST" not in model.service("n8n").env_dict()
+
+
+def test_n8n_environment_for_running_behind_the_gateway() -> None:
+    env = model_for("dev").service("n8n").env_dict()
+    assert env["WEBHOOK_URL"] == "https://localhost:8443/"
+    assert env["N8N_PROXY_HOPS"] == "1"
+    assert env["N8N_DIAGNOSTICS_ENABLED"] == "false"
+    assert env["N8N_VERSION_NOTIFICATIONS_ENABLED"] == "false"
+    assert env["N8N_TEMPLATES_ENABLED"] == "false"
+    assert env["N8N_COMMUNITY_PACKAGES_ENABLED"] == "false"
+    assert env["N8N_METRICS"] == "true"
+    assert env["DB_POSTGRESDB_HOST"] == "postgres"
+    assert env["DB_POSTGRESDB_DATABASE"] == "n8n"
+    assert env["N8N_ENCRYPTION_KEY"] == SecretRef("n8nEncryptionKey")
+    assert env["N8N_SECURE_COOKIE"] == "true"
+
+
+def test_templates_can_be_switched_on() -> None:
+    env = model_for("dev", n8n={"templatesEnabled": True, "publish": "loopback"}).service("n8n").env_dict()
+    assert env["N8N_TEMPLATES_ENABLED"] == "true"
+
+
+def test_plain_http_gateway_turns_secure_cookies_off() -> None:
+    env = model_for("dev", gateway={"tlsMode": "off", "httpPort": 8080}).service("n8n").env_dict()
+    assert env["WEBHOOK_URL"] == "http://localhost:8080/"
+    assert env["N8N_SECURE_COOKIE"] == "false"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_service_is_hardened(stack: str) -> None:
+    for service in model_for(stack).services:
+        assert service.healthcheck is not None, service.name
+        assert service.memory_mb >= 64
+        assert service.cap_drop == ("ALL",)
+        assert "no-new-privileges:true" in service.security_opts
+        assert service.restart in {"unless-stopped", "no"}
+        assert dict(service.log_options)["max-size"] == "10m"
+    model = model_for(stack)
+    assert model.service("n8n").user == "node"
+
+
+def test_every_mount_names_a_declared_volume() -> None:
+    model = model_for("prod")
+    declared = {v.name for v in model.volumes}
+    for service in model.services:
+        assert {m.volume for m in service.mounts} <= declared
+
+
+def test_postgres_creates_n8n_role_and_database_without_secret_in_script() -> None:
+    postgres = model_for("dev").service("postgres")
+    (upload,) = postgres.uploads
+    assert upload.target.startswith("/docker-entrypoint-initdb.d/")
+    assert "CREATE ROLE :\"n8n_user\" LOGIN PASSWORD :'n8n_password'" in upload.content
+    assert postgres.env_dict()["N8N_DB_PASSWORD"] == SecretRef("n8nDbPassword")
+    assert "pg_isready -h 127.0.0.1" in postgres.healthcheck.test[1]  # type: ignore[union-attr]
+
+
+class TestCaddyfile:
+    def test_webhooks_public_editor_behind_basic_auth(self) -> None:
+        text = render_caddyfile(settings_for("dev"))
+        assert "@public path /webhook/* /webhook-waiting/* /healthz /healthz/readiness" in text
+        assert "basicauth bcrypt" in text
+        assert "{$GATEWAY_EDITOR_PASSWORD_HASH}" in text
+        assert "tls internal" in text
+        assert "skip_install_trust" in text
+        assert "max_size 16MB" in text
+        assert "remote_ip" not in text
+
+    def test_allow_list_guards_the_editor(self) -> None:
+        text = render_caddyfile(settings_for("prod"))
+        assert "@outside not remote_ip 10.0.0.0/8 192.168.0.0/16" in text
+        assert text.index("respond @outside") < text.index("basicauth")
+        assert "email ops@kaizenity.example.com" in text
+        assert "tls internal" not in text
+        assert "\nops.kaizenity.example.com {" in text
+
+    def test_tls_off_serves_plain_http(self) -> None:
+        text = render_caddyfile(settings_for("dev", gateway={"tlsMode": "off", "httpPort": 8080}))
+        assert "auto_https off" in text
+        assert "\n:80 {" in text
+
+    def test_no_secret_in_the_file(self) -> None:
+        text = render_caddyfile(settings_for("prod"))
+        assert all(secret not in text for secret in TEST_SECRETS.values())
+
+
+def test_caddy_hash_is_deterministic_and_verifies() -> None:
+    first, second = caddy_bcrypt("correct horse"), caddy_bcrypt("correct horse")
+    assert first == second
+    raw = base64.b64decode(first)
+    assert raw.startswith(b"$2a$12$")
+    assert bcrypt.checkpw(b"correct horse", raw)
+    assert not bcrypt.checkpw(b"wrong", raw)
+    assert caddy_bcrypt("other password") != first

@@ -1,0 +1,306 @@
+"""The Pulumi program under `pulumi.runtime.set_mocks`: every registered resource's inputs, per stack.
+
+The Pulumi CLI cannot run here; these tests run the real program against a mocked engine and assert on what
+the engine would receive: images, env (and which of it is secret), ports and bind addresses, networks and
+aliases, volumes, health checks, dependencies, options, outputs; queue mode on and off.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import pytest
+
+from infra.environment import build_environment
+from infra.model import EnvironmentModel, SecretRef, ServiceSpec
+from infra.pulumi_program import wait_timeout_s
+from infra.settings import parse_settings
+from tests.unit.pulumi_harness import (
+    TEST_SECRETS,
+    Registered,
+    Rendered,
+    is_secret,
+    render,
+    stack_config,
+    unwrap,
+)
+
+STACKS = ["dev", "staging", "prod", "ci"]
+CONTAINER = "docker:index/container:Container"
+
+
+@cache
+def rendered(stack: str) -> Rendered:
+    return render(stack, stack_config(stack))
+
+
+@cache
+def model(stack: str) -> EnvironmentModel:
+    return build_environment(parse_settings(stack, stack_config(stack)))
+
+
+def env_of(container: Registered) -> dict[str, str]:
+    entries = unwrap(container.inputs["envs"])
+    return dict(entry.split("=", 1) for entry in (unwrap(e) for e in entries))
+
+
+def expected_env(spec: ServiceSpec) -> dict[str, str]:
+    return {k: "<secret>" if isinstance(v, SecretRef) else v for k, v in spec.env}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_resource_inventory(stack: str) -> None:
+    result, env_model = rendered(stack), model(stack)
+    types = sorted(r.typ for r in result.resources)
+    services = len(env_model.services)
+    images = len({s.image for s in env_model.services})
+    expected = (
+        ["docker:index/container:Container"] * services
+        + ["docker:index/network:Network"]
+        + ["docker:index/remoteImage:RemoteImage"] * images
+        + ["docker:index/volume:Volume"] * len(env_model.volumes)
+        + ["kaizenity:index:Environment"]
+        + sorted(
+            {
+                "postgres": "kaizenity:service:PostgreSQL",
+                "n8n": "kaizenity:service:N8n",
+                "n8n-worker": "kaizenity:service:N8nWorker",
+                "redis": "kaizenity:service:Redis",
+                "gateway": "kaizenity:service:Gateway",
+            }[s.kind]
+            for s in env_model.services
+        )
+    )
+    assert types == sorted(expected)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_container_renders_its_model_spec_exactly(stack: str) -> None:
+    """Renderer fidelity: no container property is added, dropped or changed on the way to Pulumi."""
+    containers = rendered(stack).containers()
+    specs = {s.container_name: s for s in model(stack).services}
+    assert set(containers) == set(specs)
+    for name, container in containers.items():
+        spec, inputs = specs[name], container.inputs
+        env = env_of(container)
+        for key, value in expected_env(spec).items():
+            assert key in env, (name, key)
+            if value != "<secret>":
+                assert env[key] == value, (name, key)
+        assert set(env) == {k for k, _ in spec.env}
+        assert inputs.get("command") == (list(spec.command) if spec.command else None)
+        assert inputs["memory"] == spec.memory_mb
+        assert inputs.get("user") == spec.user
+        assert inputs["restart"] == spec.restart
+        assert inputs["capabilities"] == {"drops": list(spec.cap_drop), "adds": list(spec.cap_add)}
+        assert inputs["securityOpts"] == list(spec.security_opts)
+        assert inputs["logDriver"] == "json-file"
+        assert inputs["logOpts"] == dict(spec.log_options)
+        assert {(lbl["label"], lbl["value"]) for lbl in inputs["labels"]} == set(spec.labels)
+        assert inputs["destroyGraceSeconds"] == spec.stop_grace_s
+        assert inputs["mustRun"] is True
+        assert [(u["file"], u["content"]) for u in inputs.get("uploads", [])] == [
+            (u.target, u.content) for u in spec.uploads
+        ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_containers_use_the_image_id_of_a_kept_remote_image(stack: str) -> None:
+    result = rendered(stack)
+    images = {r.inputs["name"]: r for r in result.of_type("docker:index/remoteImage:RemoteImage")}
+    settings_images = parse_settings(stack, stack_config(stack)).images
+    assert set(images) == {settings_images.postgres, settings_images.n8n, settings_images.gateway} | (
+        {settings_images.redis} if any(s.kind == "redis" for s in model(stack).services) else set()
+    )
+    assert all(image.inputs["keepLocally"] is True for image in images.values())
+    for spec in model(stack).services:
+        container = result.containers()[spec.container_name]
+        assert container.inputs["image"].startswith("sha256:"), (
+            "the image id, not the name (forces recreation)"
+        )
+        assert images[spec.image].urn in container.dependencies
+
+
+def test_ci_stack_uses_the_offline_images_and_others_the_official_ones() -> None:
+    ci = {r.inputs["name"] for r in rendered("ci").of_type("docker:index/remoteImage:RemoteImage")}
+    dev = {r.inputs["name"] for r in rendered("dev").of_type("docker:index/remoteImage:RemoteImage")}
+    assert all(name.startswith("kaizenity-local/") for name in ci)
+    assert dev == {"postgres:17", "n8nio/n8n:2.8.4", "caddy:2.10"}
+    n8n_tags = {name.rsplit(":", 1)[1] for name in ci | dev if "n8n" in name}
+    assert n8n_tags == {"2.8.4"}, "offline and official n8n must be the same pinned version"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_secrets_are_secret_and_appear_nowhere_else(stack: str) -> None:
+    result = rendered(stack)
+    for resource in result.resources:
+        plain = {k: v for k, v in resource.inputs.items() if not is_secret(v)}
+        text = json.dumps(plain, default=str)
+        for secret in TEST_SECRETS.values():
+            assert secret not in text, (resource.name, secret[:8])
+    for container in result.containers().values():
+        spec = next(s for s in model(stack).services if s.container_name == container.inputs["name"])
+        if spec.secret_keys():
+            assert is_secret(container.inputs["envs"]), f"{spec.name}: env carries secrets, must be secret"
+
+
+def test_secret_values_reach_the_containers_that_need_them() -> None:
+    containers = rendered("prod").containers()
+    assert (
+        env_of(containers["kaizenity-prod-postgres"])["POSTGRES_PASSWORD"] == TEST_SECRETS["postgresPassword"]
+    )
+    n8n_env = env_of(containers["kaizenity-prod-n8n"])
+    assert n8n_env["N8N_ENCRYPTION_KEY"] == TEST_SECRETS["n8nEncryptionKey"]
+    assert (
+        env_of(containers["kaizenity-prod-n8n-worker-2"])["N8N_ENCRYPTION_KEY"]
+        == TEST_SECRETS["n8nEncryptionKey"]
+    )
+    gateway_hash = env_of(containers["kaizenity-prod-gateway"])["GATEWAY_EDITOR_PASSWORD_HASH"]
+    assert gateway_hash != TEST_SECRETS["gatewayEditorPassword"]
+    assert len(gateway_hash) == 80
+
+
+def ports_of(container: Registered) -> list[tuple[str, int, int]]:
+    return sorted(
+        (p["ip"], int(p["internal"]), int(p["external"])) for p in container.inputs.get("ports", [])
+    )
+
+
+@pytest.mark.parametrize(
+    ("stack", "postgres", "n8n", "gateway"),
+    [
+        (
+            "dev",
+            [("127.0.0.1", 5432, 5432)],
+            [("127.0.0.1", 5678, 5678)],
+            [("127.0.0.1", 80, 8080), ("127.0.0.1", 443, 8443)],
+        ),
+        (
+            "ci",
+            [("127.0.0.1", 5432, 15432)],
+            [("127.0.0.1", 5678, 15678)],
+            [("127.0.0.1", 80, 18080), ("127.0.0.1", 443, 18443)],
+        ),
+        ("staging", [("127.0.0.1", 5432, 5432)], [], [("0.0.0.0", 80, 80), ("0.0.0.0", 443, 443)]),
+        ("prod", [], [], [("0.0.0.0", 80, 80), ("0.0.0.0", 443, 443)]),
+    ],
+)
+def test_ports_and_bind_addresses(stack: str, postgres: Any, n8n: Any, gateway: Any) -> None:
+    containers = rendered(stack).containers()
+    assert ports_of(containers[f"kaizenity-{stack}-postgres"]) == postgres
+    assert ports_of(containers[f"kaizenity-{stack}-n8n"]) == n8n
+    assert ports_of(containers[f"kaizenity-{stack}-gateway"]) == gateway
+    for name, container in containers.items():
+        if not name.endswith(("-postgres", "-n8n", "-gateway")):
+            assert ports_of(container) == [], f"{name} must not publish anything"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_one_private_network_with_service_aliases(stack: str) -> None:
+    result = rendered(stack)
+    (network,) = result.of_type("docker:index/network:Network")
+    assert network.inputs["name"] == f"kaizenity-{stack}-net"
+    assert network.inputs["driver"] == "bridge"
+    for spec in model(stack).services:
+        container = result.containers()[spec.container_name]
+        assert container.inputs["networksAdvanced"] == [
+            {"name": f"kaizenity-{stack}-net", "aliases": [spec.name]}
+        ]
+        assert network.urn in container.dependencies
+
+
+@pytest.mark.parametrize(
+    ("stack", "protected"), [("dev", False), ("ci", False), ("staging", True), ("prod", True)]
+)
+def test_named_volumes_mounted_and_protected_where_data_matters(stack: str, protected: bool) -> None:
+    result = rendered(stack)
+    volumes = {r.inputs["name"]: r for r in result.of_type("docker:index/volume:Volume")}
+    assert f"kaizenity-{stack}-pgdata" in volumes
+    assert f"kaizenity-{stack}-n8n-data" in volumes
+    assert all(v.protect is protected for v in volumes.values())
+    postgres = result.containers()[f"kaizenity-{stack}-postgres"]
+    assert postgres.inputs["volumes"] == [
+        {
+            "volumeName": f"kaizenity-{stack}-pgdata",
+            "containerPath": "/var/lib/postgresql/data",
+            "readOnly": False,
+        }
+    ]
+    assert volumes[f"kaizenity-{stack}-pgdata"].urn in postgres.dependencies
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_health_checks_gate_creation(stack: str) -> None:
+    for spec in model(stack).services:
+        container = rendered(stack).containers()[spec.container_name]
+        check = container.inputs["healthcheck"]
+        assert spec.healthcheck is not None
+        assert check["tests"] == list(spec.healthcheck.test)
+        assert check["interval"] == f"{spec.healthcheck.interval_s}s"
+        assert container.inputs["wait"] is True
+        assert container.inputs["waitTimeout"] == wait_timeout_s(spec) > 60
+
+
+def test_n8n_health_check_is_readiness_via_node() -> None:
+    check = rendered("dev").containers()["kaizenity-dev-n8n"].inputs["healthcheck"]
+    assert check["tests"][:3] == ["CMD", "node", "-e"]
+    assert "/healthz/readiness" in check["tests"][3]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_dependencies_follow_the_model(stack: str) -> None:
+    result = rendered(stack)
+    urn_by_name = {r.inputs["name"]: r.urn for r in result.of_type(CONTAINER)}
+    for spec in model(stack).services:
+        container = result.containers()[spec.container_name]
+        wanted = {urn_by_name[model(stack).service(dep).container_name] for dep in spec.depends_on}
+        container_deps = {d for d in container.dependencies if d in urn_by_name.values()}
+        assert container_deps == wanted, spec.name
+        assert container.delete_before_replace is True
+
+
+def test_queue_mode_on_in_prod_off_in_dev() -> None:
+    prod = rendered("prod").containers()
+    assert {"kaizenity-prod-redis", "kaizenity-prod-n8n-worker-1", "kaizenity-prod-n8n-worker-2"} <= set(prod)
+    assert prod["kaizenity-prod-n8n-worker-1"].inputs["command"] == ["worker", "--concurrency=10"]
+    assert env_of(prod["kaizenity-prod-n8n"])["EXECUTIONS_MODE"] == "queue"
+    dev = rendered("dev").containers()
+    assert set(dev) == {"kaizenity-dev-postgres", "kaizenity-dev-n8n", "kaizenity-dev-gateway"}
+    assert "EXECUTIONS_MODE" not in env_of(dev["kaizenity-dev-n8n"])
+
+
+def test_components_parent_their_containers() -> None:
+    result = rendered("dev")
+    (environment,) = result.of_type("kaizenity:index:Environment")
+    for component in result.of_type("kaizenity:service:N8n") + result.of_type("kaizenity:service:PostgreSQL"):
+        assert component.parent == environment.urn
+    n8n_component = result.of_type("kaizenity:service:N8n")[0]
+    assert result.containers()["kaizenity-dev-n8n"].parent == n8n_component.urn
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_outputs_and_which_are_secret(stack: str) -> None:
+    outputs = rendered(stack).outputs
+    endpoints = model(stack).endpoints
+    assert outputs["gatewayUrl"] == {"value": endpoints.gateway_url, "secret": False}
+    assert outputs["webhookBaseUrl"]["value"] == endpoints.gateway_url + "/webhook/"
+    assert outputs["n8nInternalUrl"]["value"] == "http://n8n:5678"
+    assert outputs["databaseName"]["value"] == "kaizenity"
+    assert outputs["gatewayEditorPassword"]["secret"] is True
+    if endpoints.database_host_port is None:
+        assert "databaseUrl" not in outputs
+    else:
+        assert outputs["databaseUrl"]["secret"] is True
+        assert outputs["databaseUrl"]["value"].startswith("postgresql://postgres:")
+    for key, output in outputs.items():
+        if not output["secret"]:
+            assert all(secret not in json.dumps(output["value"]) for secret in TEST_SECRETS.values()), key
+
+
+def test_invalid_settings_fail_before_any_resource_is_created() -> None:
+    from infra.settings_problems import SettingsError
+
+    with pytest.raises(SettingsError, match="problem"):
+        render("dev", stack_config("dev", {"gateway": {"tlsMode": "bogus"}}))
