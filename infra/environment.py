@@ -49,9 +49,7 @@ def _endpoints(settings: Settings) -> Endpoints:
         gateway_url=url,
         webhook_base_url=f"{url}/webhook/",
         n8n_internal_url=f"http://{n8n.NAME}:{n8n.PORT}",
-        n8n_host_url=f"http://127.0.0.1:{n8n_settings.host_port}"
-        if n8n_settings.publish is Publish.LOOPBACK
-        else None,
+        n8n_host_url=f"http://127.0.0.1:{n8n_settings.host_port}" if n8n_settings.publish is Publish.LOOPBACK else None,
         database_host=postgres.NAME,
         database_port=postgres.PORT,
         database_name=pg.database,

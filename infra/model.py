@@ -117,6 +117,13 @@ class ServiceSpec:
         """The environment as a mapping (for lookups in tests and probes)."""
         return dict(self.env)
 
+    def ready_timeout_s(self) -> int:
+        """How long a renderer waits for this service to turn healthy: its health check's own worst case."""
+        check = self.healthcheck
+        if check is None:
+            return 60
+        return check.start_period_s + check.retries * (check.interval_s + check.timeout_s) + 30
+
     def secret_keys(self) -> set[str]:
         """Settings keys of the secrets this service receives."""
         return {value.key for _, value in self.env if isinstance(value, SecretRef)}

@@ -17,6 +17,7 @@ import pulumi_docker as docker
 
 from infra.environment import build_environment
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec, resolve_secret
+from infra.services.postgres import dsn
 from infra.settings import CONFIG_NAMESPACE, Settings, parse_settings
 
 SecretResolver = Callable[[SecretRef], pulumi.Output[str]]
@@ -49,9 +50,7 @@ class ServiceComponent(pulumi.ComponentResource):
     container_name: pulumi.Output[str]
     container_id: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, args: ServiceComponentArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, args: ServiceComponentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPES[args.spec.kind], name, None, opts)
         spec = args.spec
         self.container = docker.Container(
@@ -80,9 +79,7 @@ def _container_args(args: ServiceComponentArgs) -> docker.ContainerArgs:
         command=list(spec.command) if spec.command else None,
         envs=[_env_entry(key, value, args.resolve) for key, value in spec.env],
         ports=[
-            docker.ContainerPortArgs(
-                internal=p.container_port, external=p.host_port, ip=p.host_ip, protocol=p.protocol
-            )
+            docker.ContainerPortArgs(internal=p.container_port, external=p.host_port, ip=p.host_ip, protocol=p.protocol)
             for p in spec.ports
         ],
         volumes=[
@@ -92,16 +89,13 @@ def _container_args(args: ServiceComponentArgs) -> docker.ContainerArgs:
             for m in spec.mounts
         ],
         uploads=[
-            docker.ContainerUploadArgs(file=u.target, content=u.content, executable=u.executable)
-            for u in spec.uploads
+            docker.ContainerUploadArgs(file=u.target, content=u.content, executable=u.executable) for u in spec.uploads
         ],
         healthcheck=_healthcheck(spec),
         restart=spec.restart,
         memory=spec.memory_mb,
         user=spec.user,
-        networks_advanced=[
-            docker.ContainerNetworksAdvancedArgs(name=args.network.name, aliases=list(spec.aliases))
-        ],
+        networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network.name, aliases=list(spec.aliases))],
         capabilities=docker.ContainerCapabilitiesArgs(drops=list(spec.cap_drop), adds=list(spec.cap_add)),
         security_opts=list(spec.security_opts),
         labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels],
@@ -110,7 +104,7 @@ def _container_args(args: ServiceComponentArgs) -> docker.ContainerArgs:
         destroy_grace_seconds=spec.stop_grace_s,
         must_run=True,
         wait=spec.healthcheck is not None,
-        wait_timeout=wait_timeout_s(spec),
+        wait_timeout=spec.ready_timeout_s(),
     )
 
 
@@ -131,14 +125,6 @@ def _healthcheck(spec: ServiceSpec) -> docker.ContainerHealthcheckArgs | None:
         retries=check.retries,
         start_period=f"{check.start_period_s}s",
     )
-
-
-def wait_timeout_s(spec: ServiceSpec) -> int:
-    """How long `pulumi up` waits for a container to turn healthy: the health check's own worst case."""
-    check = spec.healthcheck
-    if check is None:
-        return 60
-    return check.start_period_s + check.retries * (check.interval_s + check.timeout_s) + 30
 
 
 class KaizenityEnvironment(pulumi.ComponentResource):
@@ -270,13 +256,4 @@ def export_outputs(settings: Settings, model: EnvironmentModel, environment: Kai
     if ep.database_host_port is not None:
         password = resolve(SecretRef("postgresPassword"))
         user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
-        pulumi.export(
-            "databaseUrl",
-            password.apply(lambda pw: f"postgresql://{user}:{_quote(pw)}@127.0.0.1:{host_port}/{name}"),
-        )
-
-
-def _quote(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")
+        pulumi.export("databaseUrl", password.apply(lambda pw: dsn(user, pw, "127.0.0.1", host_port, name)))

@@ -30,9 +30,7 @@ if TYPE_CHECKING:
 
 CONFIG_NAMESPACE = "kaizenity"
 
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
-)
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 _IMAGE = re.compile(
     r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
 )
@@ -131,9 +129,7 @@ class N8nSettings(_Section):
     publish: Publish = Field(Publish.NONE, examples=["loopback", "none"])
     host_port: Port = Field(5678, examples=[5678])
     memory_mb: int = Field(2048, ge=768, le=262144, examples=[2048])
-    timezone: Annotated[
-        str, Field(pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$", examples=["Europe/Berlin"])
-    ] = "UTC"
+    timezone: Annotated[str, Field(pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$", examples=["Europe/Berlin"])] = "UTC"
     log_level: Literal["error", "warn", "info", "debug"] = Field("info", examples=["info"])
     templates_enabled: bool = Field(False, examples=[False])
     community_packages_enabled: bool = Field(False, examples=[False])
@@ -185,9 +181,7 @@ class SecretSettings(_Section):
     postgres_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
     n8n_db_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
     n8n_encryption_key: SecretStr | None = Field(None, min_length=24, examples=["<48 random characters>"])
-    gateway_editor_password: SecretStr | None = Field(
-        None, min_length=12, examples=["<24 random characters>"]
-    )
+    gateway_editor_password: SecretStr | None = Field(None, min_length=12, examples=["<24 random characters>"])
     redis_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
 
     def reveal(self, key: str) -> str | None:
@@ -218,9 +212,7 @@ class Settings(_Section):
     """Everything an environment is built from. `stack` is the Pulumi stack name, not a config key."""
 
     stack: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$", examples=["dev", "staging", "prod", "ci"])]
-    name_prefix: Annotated[
-        str | None, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$", examples=["kaizenity-dev"])
-    ] = None
+    name_prefix: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$", examples=["kaizenity-dev"])] = None
     restart_policy: Literal["no", "on-failure", "always", "unless-stopped"] = Field(
         "unless-stopped", examples=["unless-stopped"]
     )
@@ -289,9 +281,7 @@ def port_clash_problems(settings: Settings) -> list[SettingsProblem]:
         clash = taken.get((address, port))
         if clash:
             problems.append(
-                SettingsProblem(
-                    f"{CONFIG_NAMESPACE}:{owner}", f"{address}:{port} is also used by {clash}", "8443"
-                )
+                SettingsProblem(f"{CONFIG_NAMESPACE}:{owner}", f"{address}:{port} is also used by {clash}", "8443")
             )
         taken[(address, port)] = owner
     return problems

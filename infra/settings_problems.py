@@ -68,9 +68,7 @@ def cross_field_problems(data: Mapping[str, Any]) -> list[SettingsProblem]:
 def _acme_problems(gateway: Mapping[str, Any]) -> list[SettingsProblem]:
     problems = []
     if not gateway.get("acmeEmail"):
-        problems.append(
-            _p("gateway.acmeEmail", "tlsMode acme needs an ACME account e-mail", "ops@example.com")
-        )
+        problems.append(_p("gateway.acmeEmail", "tlsMode acme needs an ACME account e-mail", "ops@example.com"))
     domain = str(gateway.get("domain", "localhost"))
     if domain == "localhost" or "." not in domain:
         problems.append(_p("gateway.domain", "tlsMode acme needs a public DNS name", "ops.example.com"))

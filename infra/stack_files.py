@@ -34,9 +34,7 @@ class StackConfig:
 
 def available_stacks(stacks_dir: Path = STACKS_DIR) -> list[str]:
     """Stack names that have a file in the stacks directory."""
-    return sorted(
-        p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml")
-    )
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
 
 
 def load_stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> StackConfig:

@@ -26,3 +26,15 @@ def read_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:
 _VERSIONS = read_versions()
 N8N_VERSION: str = _VERSIONS["N8N_VERSION"]
 LOCAL_IMAGE_PREFIX: str = _VERSIONS.get("LOCAL_IMAGE_PREFIX", "kaizenity-local")
+POSTGRES_MAJOR: str = _VERSIONS.get("POSTGRES_MAJOR", "17")
+
+
+def offline_images() -> dict[str, str]:
+    """The locally built stand-ins (`make images`) for the official images, keyed like `ImageSettings`."""
+    prefix = LOCAL_IMAGE_PREFIX
+    return {
+        "postgres": f"{prefix}/postgres:{POSTGRES_MAJOR}",
+        "n8n": f"{prefix}/n8n:{N8N_VERSION}",
+        "gateway": f"{prefix}/caddy:2",
+        "redis": f"{prefix}/redis:8",
+    }

@@ -1,1 +1,83 @@
-"""pytest plugin: the `kaizenity_stack` fixture (filled in with the local engine)."""
+"""pytest plugin (entry point `kaizenity`): a real Kaizenity TTA environment for integration tests.
+
+`kaizenity_stack` (session-scoped) brings up the stack named by `--kaizenity-stack` (default `ci`) with the local
+engine: the same environment model `pulumi up` renders, with a unique name prefix, free loopback ports and
+throw-away secrets, so several runs on one machine never collide. It yields :class:`~infra.local_engine.
+LocalEndpoints` and removes every container, network and volume afterwards. Any team's own CI can use it by
+installing this package.
+
+Tests marked `kaizenity_teardown` run last and may take the environment down to check the tear-down itself.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from infra.local_engine import LocalEndpoints
+    from infra.local_stack import LocalStack
+
+
+@dataclass
+class KaizenityStackHandle:
+    """What the session fixture keeps: the endpoints tests use and the stack that can tear them down."""
+
+    endpoints: LocalEndpoints
+    stack: LocalStack
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kaizenity")
+    group.addoption("--kaizenity-stack", default="ci", help="stack file the kaizenity_stack fixture brings up")
+    group.addoption(
+        "--kaizenity-images",
+        choices=["offline", "stack"],
+        default="offline",
+        help="offline: kaizenity-local/* images (make images); stack: the stack file's images",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kaizenity_teardown: runs last; may tear down the session environment")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("kaizenity_teardown") is not None)
+
+
+@pytest.fixture(scope="session")
+def kaizenity_stack_handle(request: pytest.FixtureRequest) -> Iterator[KaizenityStackHandle]:
+    """The running environment and its LocalStack (for tests that check tear-down)."""
+    from infra import local_engine
+
+    stack_name = str(request.config.getoption("--kaizenity-stack"))
+    offline = request.config.getoption("--kaizenity-images") == "offline"
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def progress(message: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"[kaizenity_stack] {message}")
+
+    prefix = f"kzt-{stack_name}-{secrets.token_hex(3)}"
+    try:
+        stack, endpoints = local_engine.start(
+            stack_name, prefix=prefix, offline=offline, free_ports=True, progress=progress, record=False
+        )
+    except Exception as exc:
+        local_engine.stop(prefix)
+        pytest.fail(f"could not bring up the {stack_name} stack: {exc}\nFix: `make images`; is dockerd running?")
+    try:
+        yield KaizenityStackHandle(endpoints, stack)
+    finally:
+        local_engine.stop(prefix, progress)
+
+
+@pytest.fixture(scope="session")
+def kaizenity_stack(kaizenity_stack_handle: KaizenityStackHandle) -> LocalEndpoints:
+    """Connection details of a real, running environment: gateway/webhook/n8n URLs, database URLs, CA file."""
+    return kaizenity_stack_handle.endpoints

@@ -16,9 +16,7 @@ READINESS_PATH = "/healthz/readiness"
 READY_LOG_LINE = "Editor is now accessible via"
 
 # `node` is in every n8n image (official and offline); wget/curl are not guaranteed to be.
-_HTTP_CHECK = (
-    "fetch('http://127.0.0.1:{port}{path}').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
-)
+_HTTP_CHECK = "fetch('http://127.0.0.1:{port}{path}').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 
 
 def node_http_check(path: str, port: int = PORT) -> tuple[str, ...]:
@@ -87,9 +85,7 @@ def build(settings: Settings) -> ServiceSpec:
         ports=ports,
         mounts=(VolumeMount(DATA_VOLUME, USER_FOLDER),),
         # Readiness (database connected and migrated) gates the gateway; liveness is in `http` for probes.
-        healthcheck=HealthCheck(
-            test=node_http_check(READINESS_PATH), interval_s=5, retries=36, start_period_s=20
-        ),
+        healthcheck=HealthCheck(test=node_http_check(READINESS_PATH), interval_s=5, retries=36, start_period_s=20),
         http=HttpEndpoint(PORT, LIVENESS_PATH, READINESS_PATH),
         ready_log_line=READY_LOG_LINE,
         restart=settings.restart_policy,

@@ -63,3 +63,10 @@ def build(settings: Settings) -> ServiceSpec:
         labels=labels(settings, NAME),
         stop_grace_s=60,
     )
+
+
+def dsn(user: str, password: str, host: str, port: int, database: str) -> str:
+    """A libpq URL with the password percent-encoded (generated secrets may hold URL-special characters)."""
+    from urllib.parse import quote
+
+    return f"postgresql://{user}:{quote(password, safe='')}@{host}:{port}/{database}"

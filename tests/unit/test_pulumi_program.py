@@ -15,7 +15,6 @@ import pytest
 
 from infra.environment import build_environment
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec
-from infra.pulumi_program import wait_timeout_s
 from infra.settings import parse_settings
 from tests.unit.pulumi_harness import (
     TEST_SECRETS,
@@ -240,7 +239,7 @@ def test_health_checks_gate_creation(stack: str) -> None:
         assert check["tests"] == list(spec.healthcheck.test)
         assert check["interval"] == f"{spec.healthcheck.interval_s}s"
         assert container.inputs["wait"] is True
-        assert container.inputs["waitTimeout"] == wait_timeout_s(spec) > 60
+        assert container.inputs["waitTimeout"] == spec.ready_timeout_s() > 60
 
 
 def test_n8n_health_check_is_readiness_via_node() -> None:

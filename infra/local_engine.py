@@ -1,0 +1,241 @@
+"""The local engine: a stack file brought up on this machine's Docker engine, without Pulumi.
+
+It builds settings from `stacks/Pulumi.<stack>.yaml` plus explicit, printed overrides that only make a local run
+possible (a unique name prefix, free host ports, offline images, generated throw-away secrets), renders the
+same environment model `pulumi up` renders, and starts it with :class:`~infra.local_stack.LocalStack`. The
+endpoints (with their secrets) are kept in a private state file so `down`, `status` and the health checks of
+another process can find the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as secrets_module
+import socket
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.environment import build_environment
+from infra.local_stack import LocalStack, Progress, remove_environment, write_private_file
+from infra.model import EnvironmentModel
+from infra.services.postgres import dsn
+from infra.settings import Publish, Settings, TlsMode, parse_settings, published_host_ports
+from infra.settings_problems import SettingsError, SettingsProblem
+from infra.stack_files import load_stack_config
+from infra.versions import offline_images
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = REPO_ROOT / ".kaizenity" / "local"
+SECRET_LENGTHS = {
+    "postgresPassword": 32,
+    "n8nDbPassword": 32,
+    "n8nEncryptionKey": 48,
+    "gatewayEditorPassword": 24,
+    "redisPassword": 32,
+}
+
+
+def state_dir() -> Path:
+    """Where local environments are recorded (`KAIZENITY_STATE_DIR` or `.kaizenity/local` in the repo)."""
+    return Path(os.environ.get("KAIZENITY_STATE_DIR", str(DEFAULT_STATE_DIR)))
+
+
+def offline_requested() -> bool:
+    """`KAIZENITY_OFFLINE_IMAGES=1` switches every stack to the locally built images."""
+    return os.environ.get("KAIZENITY_OFFLINE_IMAGES", "").strip().lower() in {"1", "true", "yes"}
+
+
+@dataclass
+class LocalEndpoints:
+    """How to reach a local environment. Holds secrets: print :meth:`public` only."""
+
+    stack: str
+    prefix: str
+    gateway_url: str
+    webhook_base_url: str
+    n8n_url: str | None
+    database_url: str | None
+    n8n_database_url: str | None
+    editor_user: str
+    editor_password: str
+    ca_file: str | None
+    network: str
+    containers: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        """Everything but the secrets (URLs with passwords are shown with the password masked)."""
+        view = {k: v for k, v in asdict(self).items() if k not in {"secrets", "editor_password"}}
+        for key in ("database_url", "n8n_database_url"):
+            if view[key]:
+                view[key] = _mask_password(view[key])
+        return view
+
+
+def generate_secrets(settings_keys: list[str]) -> dict[str, str]:
+    """Fresh secrets from the OS CSPRNG, URL-safe so they fit DSNs and env files unquoted."""
+    return {key: secrets_module.token_urlsafe(SECRET_LENGTHS[key])[: SECRET_LENGTHS[key]] for key in settings_keys}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def local_settings(
+    stack: str,
+    *,
+    prefix: str | None = None,
+    offline: bool = False,
+    free_ports: bool = False,
+    secrets: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings of `stack` with the local-run overrides applied, validated like any stack's."""
+    config: dict[str, Any] = {
+        k: (dict(v) if isinstance(v, dict) else v) for k, v in load_stack_config(stack).values.items()
+    }
+    if prefix:
+        config["namePrefix"] = prefix
+    if offline:
+        config["images"] = {**config.get("images", {}), **offline_images()}
+    if free_ports:
+        config["gateway"] = {**config.get("gateway", {}), "httpPort": free_port(), "httpsPort": free_port()}
+        config["postgres"] = {**config.get("postgres", {}), "hostPort": free_port()}
+        config["n8n"] = {**config.get("n8n", {}), "hostPort": free_port()}
+    config.update(secrets or {})
+    settings = parse_settings(stack, config, source=f"stack '{stack}' (local engine)")
+    _refuse_public_tls(settings)
+    return settings
+
+
+def _refuse_public_tls(settings: Settings) -> None:
+    if settings.gateway.tls_mode is TlsMode.ACME:
+        raise SettingsError(
+            f"stack '{settings.stack}' (local engine)",
+            [
+                SettingsProblem(
+                    "kaizenity:gateway.tlsMode",
+                    "acme needs a public DNS name pointing at this host; the local engine runs on this machine only",
+                    "run `kaizenity up --local --stack dev` (or ci), or `pulumi up` on the real host",
+                )
+            ],
+        )
+
+
+def required_secret_keys(stack: str) -> list[str]:
+    """The secrets a stack's model refers to (the local engine generates exactly these)."""
+    placeholder = {key: "x" * length for key, length in SECRET_LENGTHS.items()}
+    model = build_environment(local_settings(stack, secrets=placeholder))
+    return sorted({key for service in model.services for key in service.secret_keys()})
+
+
+def check_ports_free(settings: Settings) -> None:
+    """Fail before creating anything when a published host port is already taken."""
+    problems = []
+    for key, address, port in published_host_ports(settings):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((address, port))
+            except OSError:
+                problems.append(
+                    SettingsProblem(
+                        f"kaizenity:{key}", f"{address}:{port} is already in use on this host", "a free port"
+                    )
+                )
+    if problems:
+        raise SettingsError(f"stack '{settings.stack}' (local engine)", problems)
+
+
+def endpoints_for(
+    settings: Settings, model: EnvironmentModel, secrets: Mapping[str, str], ca_file: str | None
+) -> LocalEndpoints:
+    """The connection details of a local environment, from the model's endpoints."""
+    ep = model.endpoints
+    db_url = n8n_db_url = None
+    if ep.database_host_port is not None:
+        port = ep.database_host_port
+        db_url = dsn(settings.postgres.superuser, secrets["postgresPassword"], "127.0.0.1", port, ep.database_name)
+        n8n_db_url = dsn(settings.n8n.db_user, secrets["n8nDbPassword"], "127.0.0.1", port, ep.n8n_database_name)
+    return LocalEndpoints(
+        stack=settings.stack,
+        prefix=settings.prefix,
+        gateway_url=ep.gateway_url,
+        webhook_base_url=ep.webhook_base_url,
+        n8n_url=ep.n8n_host_url,
+        database_url=db_url,
+        n8n_database_url=n8n_db_url,
+        editor_user=settings.gateway.editor_user,
+        editor_password=secrets["gatewayEditorPassword"],
+        ca_file=ca_file,
+        network=model.network.docker_name,
+        containers={service.name: service.container_name for service in model.services},
+        secrets=dict(secrets),
+    )
+
+
+def start(
+    stack: str,
+    *,
+    prefix: str | None = None,
+    offline: bool = False,
+    free_ports: bool = False,
+    progress: Progress | None = None,
+    record: bool = True,
+) -> tuple[LocalStack, LocalEndpoints]:
+    """Validate, render and start a stack locally; returns the running stack and its endpoints."""
+    secrets = generate_secrets(required_secret_keys(stack))
+    settings = local_settings(stack, prefix=prefix, offline=offline, free_ports=free_ports, secrets=secrets)
+    check_ports_free(settings)
+    model = build_environment(settings)
+    stack_runner = LocalStack(model, secrets, progress)
+    running = stack_runner.up()
+    ca_file = None
+    if running.ca_certificate:
+        ca_path = state_dir() / f"{settings.prefix}-caddy-root.crt"
+        write_private_file(ca_path, running.ca_certificate)
+        ca_file = str(ca_path)
+    endpoints = endpoints_for(settings, model, secrets, ca_file)
+    if record:
+        save_state(endpoints)
+    return stack_runner, endpoints
+
+
+def stop(prefix: str, progress: Progress | None = None) -> dict[str, int]:
+    """Remove a local environment by its prefix, and its state and CA files."""
+    counts = remove_environment(prefix, progress)
+    for path in state_dir().glob(f"{prefix}*"):
+        path.unlink(missing_ok=True)
+    return counts
+
+
+def save_state(endpoints: LocalEndpoints) -> Path:
+    """Record a running environment (0600: it holds the generated secrets)."""
+    path = state_dir() / f"{endpoints.prefix}.json"
+    write_private_file(path, json.dumps(asdict(endpoints), indent=2))
+    return path
+
+
+def load_state(prefix: str) -> LocalEndpoints | None:
+    """The recorded endpoints of a local environment, or None."""
+    path = state_dir() / f"{prefix}.json"
+    if not path.is_file():
+        return None
+    return LocalEndpoints(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def _mask_password(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+__all__ = ["LocalEndpoints", "Publish", "load_state", "start", "stop"]

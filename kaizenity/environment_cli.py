@@ -1,0 +1,196 @@
+"""`kaizenity up | down | status | config`: bring environments up and down with Pulumi or the local engine.
+
+With the Pulumi CLI on PATH (and no `--local`), `up`/`down` hand over to `pulumi up`/`pulumi destroy` for the
+stack: Pulumi owns real environments. Without it, or with `--local`, the local engine starts the same
+environment model through testcontainers on this machine's Docker engine.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+
+LOCAL_SUFFIX = "local"
+
+
+def _local_prefix(stack: str) -> str:
+    return f"kaizenity-{stack}-{LOCAL_SUFFIX}"
+
+
+def _use_local(local: bool) -> bool:
+    if local:
+        return True
+    if shutil.which("pulumi") is None:
+        click.echo("No Pulumi CLI on PATH: using the local engine (testcontainers on this Docker engine).", err=True)
+        return True
+    return False
+
+
+def _stderr_progress() -> Any:
+    started = time.monotonic()
+
+    def report(message: str) -> None:
+        click.echo(f"[{time.monotonic() - started:6.1f}s] {message}", err=True)
+
+    return report
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc)) from None
+
+
+stack_option = click.option(
+    "--stack", "-s", default="dev", show_default=True, help="Stack name (stacks/Pulumi.<stack>.yaml)."
+)
+local_option = click.option("--local", is_flag=True, help="Use the local engine even when the Pulumi CLI is present.")
+
+
+@click.command()
+@stack_option
+@local_option
+@click.option(
+    "--images",
+    type=click.Choice(["offline", "stack"]),
+    default="offline",
+    show_default=True,
+    help="Local engine: the locally built kaizenity-local/* images (`make images`), or the stack's own images.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Pulumi: skip the interactive preview confirmation.")
+def up(stack: str, local: bool, images: str, yes: bool) -> None:
+    """Bring up an environment and print its endpoints."""
+    if not _use_local(local):
+        sys.exit(subprocess.call(["pulumi", "up", "--stack", stack, *(["--yes"] if yes else [])]))
+    from infra import local_engine
+    from infra.local_stack import LocalStackError
+    from infra.settings_problems import SettingsError
+
+    prefix = _local_prefix(stack)
+    existing = local_engine.load_state(prefix)
+    if existing and _containers_running(existing.containers.values()):
+        click.echo(f"Environment {prefix} is already up.", err=True)
+        _print_endpoints(existing.public())
+        return
+    if existing:
+        local_engine.stop(prefix)  # a half-gone environment: start clean
+    try:
+        _, endpoints = local_engine.start(
+            stack, prefix=prefix, offline=images == "offline", progress=_stderr_progress()
+        )
+    except (SettingsError, LocalStackError) as exc:
+        _fail(exc)
+    except Exception as exc:  # the Docker engine itself: unreachable, image missing ...
+        _fail(_docker_problem(exc))
+    _print_endpoints(endpoints.public())
+    click.echo(
+        f"Secrets (editor password, database passwords) are in {local_engine.state_dir() / (prefix + '.json')} "
+        "(mode 0600). Stop with `kaizenity down --local --stack " + stack + "`.",
+        err=True,
+    )
+
+
+@click.command()
+@stack_option
+@local_option
+@click.option("--yes", "-y", is_flag=True, help="Pulumi: skip the interactive confirmation.")
+def down(stack: str, local: bool, yes: bool) -> None:
+    """Tear an environment down. The local engine removes its containers, network and volumes."""
+    if not _use_local(local):
+        sys.exit(subprocess.call(["pulumi", "destroy", "--stack", stack, *(["--yes"] if yes else [])]))
+    from infra import local_engine
+
+    try:
+        counts = local_engine.stop(_local_prefix(stack), progress=_stderr_progress())
+    except Exception as exc:
+        _fail(_docker_problem(exc))
+    if not any(counts.values()):
+        click.echo(f"Nothing to do: no local environment {_local_prefix(stack)} exists.")
+
+
+@click.command()
+@stack_option
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--show-secrets", is_flag=True, help="Also print the generated secrets (editor password ...).")
+def status(stack: str, output: str, show_secrets: bool) -> None:
+    """Show the endpoints of a local environment and whether its containers run."""
+    from infra import local_engine
+
+    endpoints = local_engine.load_state(_local_prefix(stack))
+    if endpoints is None:
+        raise click.ClickException(
+            f"no local environment for stack '{stack}' is recorded. "
+            f"Start one with `kaizenity up --local --stack {stack}`."
+        )
+    view = endpoints.public()
+    view["running"] = _containers_running(endpoints.containers.values())
+    if show_secrets:
+        view["secrets"] = endpoints.secrets
+    if output == "json":
+        click.echo(json.dumps(view, indent=2))
+    else:
+        _print_endpoints(view)
+
+
+@click.command()
+@stack_option
+@click.option("--show-model", is_flag=True, help="Print the rendered environment model (no secret values).")
+def config(stack: str, show_model: bool) -> None:
+    """Validate a stack file and report every problem at once."""
+    from infra.environment import build_environment
+    from infra.settings import parse_settings
+    from infra.settings_problems import SettingsError
+    from infra.stack_files import load_stack_config
+
+    try:
+        stack_config = load_stack_config(stack)
+        # Encrypted `secure:` values count as set: only Pulumi can decrypt them.
+        values = {**stack_config.values, **dict.fromkeys(stack_config.secure_keys, "<encrypted>" * 4)}
+        settings = parse_settings(stack, values, source=str(stack_config.path))
+    except SettingsError as exc:
+        _fail(exc)
+    click.echo(f"{stack_config.path}: valid.")
+    if show_model:
+        model = build_environment(settings)
+        for service in model.services:
+            ports = ", ".join(f"{p.host_ip}:{p.host_port}->{p.container_port}" for p in service.ports) or "-"
+            click.echo(f"  {service.name:<14} {service.image:<34} ports {ports:<40} mem {service.memory_mb} MB")
+
+
+def _print_endpoints(view: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Kaizenity TTA environment {view['prefix']}", show_header=False)
+    for key, value in view.items():
+        text = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value
+        table.add_row(key, "-" if text is None else str(text))
+    Console().print(table)
+
+
+def _containers_running(names: Any) -> bool:
+    from infra.local_stack import docker_client
+
+    try:
+        client = docker_client()
+        return all(client.containers.get(name).status == "running" for name in names)
+    except Exception:
+        return False
+
+
+def _docker_problem(exc: Exception) -> Exception:
+    text = str(exc)
+    if "Connection aborted" in text or "FileNotFoundError" in text or "Error while fetching server API" in text:
+        return RuntimeError(
+            "The Docker engine is not reachable (is dockerd running, and is DOCKER_HOST right?). "
+            "On Debian, `make setup` installs and starts it (scripts/ensure-docker-engine.sh)."
+        )
+    if "No such image" in text or "pull access denied" in text or "not found" in text:
+        return RuntimeError(
+            f"{text}\nFix: build the offline images with `make images`, or use --images stack with a registry."
+        )
+    return exc
