@@ -50,7 +50,12 @@ log "packages with install scripts: ${native[*]:-none}"
 for pkg in "${native[@]}"; do
     [ -f "$out.tmp/app/node_modules/$pkg/binding.gyp" ] || continue
     log "building native addon $pkg from source"
-    ( cd "$out.tmp/app" && npm rebuild "$pkg" --build-from-source --foreground-scripts --loglevel=error >&2 )
+    if ! ( cd "$out.tmp/app" && npm rebuild "$pkg" --build-from-source --foreground-scripts --loglevel=error \
+            >>"$out.tmp/native-build.log" 2>&1 ); then
+        tail -n 40 "$out.tmp/native-build.log" >&2
+        log "building $pkg failed (full log: $out.tmp/native-build.log). Fix: check the compiler toolchain (gcc, g++, make, python3)."
+        exit 1
+    fi
 done
 log "installed in $(( $(date +%s) - started ))s, $(du -sh "$out.tmp/app/node_modules" | cut -f1)"
 touch "$out.tmp/.complete"

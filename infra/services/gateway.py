@@ -43,9 +43,7 @@ def render_caddyfile(settings: Settings) -> str:
             "",
             f"{_site_address(settings)} {{",
             *(["\ttls internal"] if gw.tls_mode is TlsMode.INTERNAL else []),
-            "\trequest_body {",
-            f"\t\tmax_size {gw.body_limit_mb}MB",
-            "\t}",
+            *_body_limit(gw.body_limit_mb),
             "\theader -Server",
             f"\thandle {HEALTH_PATH} {{",
             '\t\trespond "OK" 200',
@@ -76,6 +74,26 @@ def _global_options(settings: Settings) -> list[str]:
     # HTTP/3 would need a published UDP port: serve HTTP/1.1 and HTTP/2 only.
     options += ["\tservers {", "\t\tprotocols h1 h2", "\t}", "}"]
     return options
+
+
+def _body_limit(limit_mb: int) -> list[str]:
+    """Refuse oversized bodies with 413 before proxying.
+
+    `request_body` alone only caps what the upstream reads: n8n answers an unknown webhook without reading the
+    body, and a proxied read past the cap surfaces as a 502. The Content-Length check answers 413 at once;
+    `request_body` still caps chunked uploads, which carry no length.
+    """
+    limit = limit_mb * 1024 * 1024
+    length = "{http.request.header.Content-Length}"
+    return [
+        "\trequest_body {",
+        f"\t\tmax_size {limit_mb}MiB",
+        "\t}",
+        f'\t@too_large expression `{length} != "" && int({length}) > {limit}`',
+        "\thandle @too_large {",  # a handle (not a bare respond): handle blocks run before respond
+        '\t\trespond "Request body too large" 413',
+        "\t}",
+    ]
 
 
 def _site_address(settings: Settings) -> str:

@@ -168,9 +168,13 @@ def test_running_containers_are_exactly_the_model(kaizenity_stack: LocalEndpoint
 def test_teardown_leaves_no_containers_networks_or_volumes(kaizenity_stack_handle: KaizenityStackHandle) -> None:
     prefix = kaizenity_stack_handle.endpoints.prefix
     client = docker.from_env()
-    before = [c.name for c in client.containers.list(all=True) if c.name.startswith(prefix)]
+    before = [c for c in client.containers.list(all=True) if c.name.startswith(prefix)]
     assert len(before) == 3
+    # Every volume the containers use, anonymous ones (an image's VOLUME not covered by a mount) included.
+    used = {m["Name"] for c in before for m in c.attrs["Mounts"] if m["Type"] == "volume"}
+    assert len(used) >= 4, used
     kaizenity_stack_handle.stack.down()
+    assert used.isdisjoint(v.name for v in client.volumes.list())
     assert [c.name for c in client.containers.list(all=True) if c.name.startswith(prefix)] == []
     assert [n.name for n in client.networks.list() if n.name.startswith(prefix)] == []
     assert [v.name for v in client.volumes.list() if v.name.startswith(prefix)] == []

@@ -163,7 +163,8 @@ class TestCaddyfile:
         assert "{$GATEWAY_EDITOR_PASSWORD_HASH}" in text
         assert "tls internal" in text
         assert "skip_install_trust" in text
-        assert "max_size 16MB" in text
+        assert "max_size 16MiB" in text
+        assert "int({http.request.header.Content-Length}) > 16777216" in text
         assert "remote_ip" not in text
 
     def test_allow_list_guards_the_editor(self) -> None:
