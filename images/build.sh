@@ -32,7 +32,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 say() { echo "images: $*"; }
 
 recipe_hash() {  # hash of every file that defines an image (the base's recipe included) and the pinned versions
-    (cd "$here" && cat versions.env base/make-rootfs.sh "$@") | sha256sum | cut -c1-16
+    (cd "$here" && { cat versions.env base/make-rootfs.sh; for dir in "$@"; do cat "$dir"/*; done; }) \
+        | sha256sum | cut -c1-16
 }
 
 current_recipe() {
@@ -60,7 +61,7 @@ ensure_base() {
 build() {  # name tag context [extra docker build args...]
     local name=$1 tag=$2 context=$3; shift 3
     local recipe started
-    recipe=$(recipe_hash "$name"/*)
+    recipe=$(recipe_hash "$name")
     if up_to_date "$tag" "$recipe"; then say "$tag is up to date"; return 0; fi
     say "building $tag"
     started=$(date +%s)
@@ -72,7 +73,7 @@ build() {  # name tag context [extra docker build args...]
 
 build_n8n() {
     local tag="$prefix/n8n:$N8N_VERSION" recipe app
-    recipe=$(recipe_hash n8n/*)
+    recipe=$(recipe_hash n8n)
     if up_to_date "$tag" "$recipe"; then say "$tag is up to date"; return 0; fi
     app=$(bash "$here/n8n/prepare-app.sh" "$cache" "$N8N_VERSION" "$NODE_VERSION")
     cp "$here/n8n/docker-entrypoint.sh" "$app/docker-entrypoint.sh"
