@@ -166,6 +166,8 @@ def _print_endpoints(view: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"Kaizenity TTA environment {view['prefix']}", show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # paths and URLs are copied from here: fold, never truncate with an ellipsis
     for key, value in view.items():
         text = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value
         table.add_row(key, "-" if text is None else str(text))
