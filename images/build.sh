@@ -90,3 +90,5 @@ for target in "${targets[@]}"; do
         n8n) build_n8n ;;
     esac
 done
+# Predecessors of rebuilt images, untagged now: remove them (images a container still uses are kept).
+$docker_cli image prune -f --filter label=io.kaizenity.recipe >/dev/null
