@@ -1,7 +1,10 @@
 """Readiness for the local engine: a testcontainers wait strategy driven by the model, not by sleeps.
 
-A service is ready when Docker reports its health check healthy and, where the model names one, its
-readiness log line has appeared (n8n's `/healthz/readiness` turns 200 before its REST API and webhooks are up).
+A service is ready when its health check passes and, where the model names one, its readiness log line has
+appeared (n8n's `/healthz/readiness` turns 200 before its REST API and webhooks are up). The health check is the
+model's own command: Docker runs it every `interval_s` (and Docker 20.10 knows no `start_interval`), so while the
+container is starting we also run it ourselves, by `docker exec`, every half second: the same check, found passing
+seconds earlier.
 A container that exits while we wait fails at once with the end of its log, not after the timeout.
 """
 
@@ -40,7 +43,7 @@ class ServiceReady(WaitStrategy):
             health = (state.get("Health") or {}).get("Status")
             if health == "unhealthy":
                 raise RuntimeError(self._explain(wrapped, "health check reported unhealthy"))
-            if health == "healthy" and self._log_line_seen(wrapped):
+            if (health == "healthy" or self._check_passes(wrapped)) and self._log_line_seen(wrapped):
                 return
             now = time.monotonic()
             if now > deadline:
@@ -49,6 +52,18 @@ class ServiceReady(WaitStrategy):
                 self._progress(f"still waiting for {self._spec.name} ({now - started:.0f} s, health: {health})")
                 next_report = now + 10
             time.sleep(self._poll_interval)
+
+    def _check_passes(self, wrapped: Any) -> bool:
+        """Run the model's health-check command inside the container now; True when it exits 0."""
+        check = self._spec.healthcheck
+        if check is None or not check.test or check.test[0] not in {"CMD", "CMD-SHELL"}:
+            return False
+        command = ["/bin/sh", "-c", check.test[1]] if check.test[0] == "CMD-SHELL" else list(check.test[1:])
+        try:
+            result = wrapped.exec_run(command, stdout=False, stderr=False)
+        except Exception:  # the container stopped between reload and exec: the next round reports why
+            return False
+        return bool(result.exit_code == 0)
 
     def _log_line_seen(self, wrapped: Any) -> bool:
         line = self._spec.ready_log_line

@@ -153,6 +153,7 @@ def build(settings: Settings) -> ServiceSpec:
         memory_mb=gw.memory_mb,
         cap_add=("NET_BIND_SERVICE",),
         aliases=(NAME,),
-        depends_on=(n8n.NAME,),
+        # No dependency on n8n: Caddy resolves its upstream per request (502 until n8n is ready), so the gateway
+        # starts alongside PostgreSQL instead of after n8n.
         labels=labels(settings, NAME),
     )

@@ -62,7 +62,7 @@ def test_postgres_publish_none_publishes_nothing() -> None:
 def test_single_process_topology_and_start_waves() -> None:
     model = model_for("dev")
     assert [s.name for s in model.services] == ["postgres", "n8n", "gateway"]
-    assert [[s.name for s in wave] for wave in model.start_order()] == [["postgres"], ["n8n"], ["gateway"]]
+    assert [[s.name for s in wave] for wave in model.start_order()] == [["postgres", "gateway"], ["n8n"]]
 
 
 def test_queue_mode_adds_redis_and_workers_that_start_after_n8n() -> None:
@@ -76,7 +76,7 @@ def test_queue_mode_adds_redis_and_workers_that_start_after_n8n() -> None:
         "gateway",
     ]
     waves = [[s.name for s in wave] for wave in model.start_order()]
-    assert waves == [["postgres", "redis"], ["n8n"], ["n8n-worker-1", "n8n-worker-2", "gateway"]]
+    assert waves == [["postgres", "redis", "gateway"], ["n8n"], ["n8n-worker-1", "n8n-worker-2"]]
     worker = model.service("n8n-worker-1")
     assert worker.command == ("worker", "--concurrency=10")
     env = worker.env_dict()
