@@ -187,9 +187,14 @@ def start(
     free_ports: bool = False,
     progress: Progress | None = None,
     record: bool = True,
+    preset_secrets: Mapping[str, str] | None = None,
 ) -> tuple[LocalStack, LocalEndpoints]:
-    """Validate, render and start a stack locally; returns the running stack and its endpoints."""
-    secrets = generate_secrets(required_secret_keys(stack))
+    """Validate, render and start a stack locally; returns the running stack and its endpoints.
+
+    Secrets are generated fresh, except those in `preset_secrets` (disaster recovery brings an environment up
+    with the n8n encryption key of the backup it is about to restore).
+    """
+    secrets = {**generate_secrets(required_secret_keys(stack)), **(preset_secrets or {})}
     settings = local_settings(stack, prefix=prefix, offline=offline, free_ports=free_ports, secrets=secrets)
     check_ports_free(settings)
     model = build_environment(settings)

@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "config": ("kaizenity.environment_cli:config", "Validate stack settings and show the rendered model."),
     "db": ("bootstrap.cli:db", "Schema migrations: status, plan, migrate, verify."),
     "health": ("healthchecks.cli:health", "Run the health probes and report what is wrong and what to do."),
+    "backup": ("backups.cli:backup", "Back up both databases and n8n's encryption key (checksummed)."),
+    "restore": ("backups.cli:restore", "Restore a backup, verified before and after."),
 }
 
 

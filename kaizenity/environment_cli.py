@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -61,9 +62,21 @@ local_option = click.option("--local", is_flag=True, help="Use the local engine 
     show_default=True,
     help="Local engine: the locally built kaizenity-local/* images (`make images`), or the stack's own images.",
 )
+@click.option(
+    "--n8n-encryption-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Local engine: use this n8n encryption key (e.g. a backup's n8n-encryption-key) instead of a new one.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Pulumi: skip the interactive preview confirmation.")
-def up(stack: str, local: bool, images: str, yes: bool) -> None:
+def up(stack: str, local: bool, images: str, n8n_encryption_key_file: Path | None, yes: bool) -> None:
     """Bring up an environment and print its endpoints."""
+    if n8n_encryption_key_file and not _use_local(local):
+        _fail(
+            ValueError(
+                "--n8n-encryption-key-file applies to the local engine. With Pulumi, store the key as the stack's "
+                f"secret: `pulumi config set --secret kaizenity:n8nEncryptionKey < {n8n_encryption_key_file}`."
+            )
+        )
     if not _use_local(local):
         sys.exit(subprocess.call(["pulumi", "up", "--stack", stack, *(["--yes"] if yes else [])]))
     from infra import local_engine
@@ -79,8 +92,11 @@ def up(stack: str, local: bool, images: str, yes: bool) -> None:
     if existing:
         local_engine.stop(prefix)  # a half-gone environment: start clean
     try:
+        preset = {}
+        if n8n_encryption_key_file:
+            preset["n8nEncryptionKey"] = n8n_encryption_key_file.read_text(encoding="utf-8").strip()
         _, endpoints = local_engine.start(
-            stack, prefix=prefix, offline=images == "offline", progress=_stderr_progress()
+            stack, prefix=prefix, offline=images == "offline", progress=_stderr_progress(), preset_secrets=preset
         )
     except (SettingsError, LocalStackError) as exc:
         _fail(exc)
