@@ -36,7 +36,7 @@ CREDENTIAL = {
 def n8n_cli(container_name: str, *args: str) -> str:
     """Run the n8n CLI inside the n8n container (a second n8n process on the same database and key)."""
     result = docker_client().containers.get(container_name).exec_run(["n8n", *args], user="node")
-    output = result.output.decode(errors="replace")
+    output: str = result.output.decode(errors="replace")
     assert result.exit_code == 0, output
     return output
 
