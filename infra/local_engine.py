@@ -71,7 +71,7 @@ class LocalEndpoints:
         view = {k: v for k, v in asdict(self).items() if k not in {"secrets", "editor_password"}}
         for key in ("database_url", "n8n_database_url"):
             if view[key]:
-                view[key] = _mask_password(view[key])
+                view[key] = mask_password(view[key])
         return view
 
 
@@ -234,7 +234,7 @@ def load_state(prefix: str) -> LocalEndpoints | None:
     return LocalEndpoints(**json.loads(path.read_text(encoding="utf-8")))
 
 
-def _mask_password(url: str) -> str:
+def mask_password(url: str) -> str:
     scheme, _, rest = url.partition("://")
     credentials, at, host = rest.rpartition("@")
     if not at:

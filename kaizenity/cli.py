@@ -18,7 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "down": ("kaizenity.environment_cli:down", "Tear down an environment brought up with `up`."),
     "status": ("kaizenity.environment_cli:status", "Show the endpoints of a running environment."),
     "config": ("kaizenity.environment_cli:config", "Validate stack settings and show the rendered model."),
-    "db": ("bootstrap.cli:db", "Schema migrations: status, plan, migrate, verify."),
+    "db": ("bootstrap.cli:db", "Schema migrations: status, plan, apply, verify."),
     "health": ("healthchecks.cli:health", "Run the health probes and report what is wrong and what to do."),
     "backup": ("backups.cli:backup", "Back up both databases and n8n's encryption key (checksummed)."),
     "restore": ("backups.cli:restore", "Restore a backup, verified before and after."),
