@@ -188,6 +188,7 @@ def start(
     progress: Progress | None = None,
     record: bool = True,
     preset_secrets: Mapping[str, str] | None = None,
+    migrate: bool = True,
 ) -> tuple[LocalStack, LocalEndpoints]:
     """Validate, render and start a stack locally; returns the running stack and its endpoints.
 
@@ -206,9 +207,24 @@ def start(
         write_private_file(ca_path, running.ca_certificate)
         ca_file = str(ca_path)
     endpoints = endpoints_for(settings, model, secrets, ca_file)
+    if migrate and endpoints.database_url:
+        _migrate(endpoints.database_url, stack_runner, progress)
     if record:
         save_state(endpoints)
     return stack_runner, endpoints
+
+
+def _migrate(database_url: str, stack_runner: LocalStack, progress: Progress | None) -> None:
+    """The schema migrations, as `pulumi up` applies them (the same runner); a failure takes the stack down."""
+    from bootstrap.runner import apply_migrations
+
+    report = progress or (lambda _message: None)
+    try:
+        applied = apply_migrations(database_url, progress=report)
+    except Exception:
+        stack_runner.down()
+        raise
+    report(f"schema: {len(applied)} migration(s) applied" if applied else "schema: up to date")
 
 
 def stop(prefix: str, progress: Progress | None = None) -> dict[str, int]:

@@ -234,7 +234,29 @@ def deploy() -> KaizenityEnvironment:
     model = build_environment(settings)
     environment = KaizenityEnvironment(settings.prefix, model, secret_resolver(settings))
     export_outputs(settings, model, environment)
+    migrate_schema(settings, model, environment)
     return environment
+
+
+def migrate_schema(settings: Settings, model: EnvironmentModel, environment: KaizenityEnvironment) -> None:
+    """Apply the schema migrations once PostgreSQL is healthy (its container is created with wait=True)."""
+    from infra.migrations_resource import SchemaMigrations
+
+    ep = model.endpoints
+    if ep.database_host_port is None:
+        pulumi.log.warn(
+            "postgres.publish is 'none': schema migrations are not applied by `pulumi up` (the database is not "
+            "reachable from this machine). Run `kaizenity db apply --database-url ...` from a host on the "
+            f"network {model.network.docker_name} or through a tunnel."
+        )
+        return
+    password = secret_resolver(settings)(SecretRef("postgresPassword"))
+    user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
+    SchemaMigrations(
+        "schema-migrations",
+        password.apply(lambda pw: dsn(user, pw, "127.0.0.1", host_port, name)),
+        pulumi.ResourceOptions(parent=environment, depends_on=[environment.services["postgres"].container]),
+    )
 
 
 def export_outputs(settings: Settings, model: EnvironmentModel, environment: KaizenityEnvironment) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from infra.environment import build_environment
+from infra.migrations_resource import SchemaMigrationsProvider, migration_checksums, pending_between
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec
 from infra.settings import parse_settings
 from tests.unit.pulumi_harness import (
@@ -71,6 +72,8 @@ def test_resource_inventory(stack: str) -> None:
             }[s.kind]
             for s in env_model.services
         )
+        # the schema migrations, where the database is reachable from the Pulumi host (not prod)
+        + (["pulumi-python:dynamic:Resource"] if env_model.endpoints.database_host_port is not None else [])
     )
     assert types == sorted(expected)
 
@@ -290,3 +293,32 @@ def test_invalid_settings_fail_before_any_resource_is_created() -> None:
 
     with pytest.raises(SettingsError, match="problem"):
         render("dev", stack_config("dev", {"gateway": {"tlsMode": "bogus"}}))
+
+
+@pytest.mark.parametrize("stack", ["dev", "ci", "staging"])
+def test_schema_migrations_run_after_postgres_with_a_secret_url(stack: str) -> None:
+    result = rendered(stack)
+    (migrations,) = result.of_type("pulumi-python:dynamic:Resource")
+    assert migrations.name == "schema-migrations"
+    assert is_secret(migrations.inputs["databaseUrl"])
+    assert unwrap(migrations.inputs["databaseUrl"]).startswith("postgresql://postgres:")
+    assert TEST_SECRETS["postgresPassword"] in unwrap(migrations.inputs["databaseUrl"])
+    assert migrations.inputs["checksums"] == migration_checksums()
+    postgres = result.containers()[f"kaizenity-{stack}-postgres"]
+    assert postgres.urn in migrations.dependencies
+
+
+def test_prod_registers_no_migrations_resource_when_the_database_is_unpublished() -> None:
+    assert rendered("prod").of_type("pulumi-python:dynamic:Resource") == []
+
+
+def test_migrations_diff_is_the_set_of_new_or_changed_files() -> None:
+    provider = SchemaMigrationsProvider()
+    current = {"checksums": {"0001_roles.sql": "a", "0002_core.sql": "b"}}
+    assert not provider.diff("id", current, current).changes, "nothing new: `pulumi up` changes nothing"
+    added = {"checksums": {**current["checksums"], "0003_client.sql": "c"}}
+    assert provider.diff("id", current, added).changes
+    assert pending_between(current, added) == ["0003_client.sql"]
+    edited = {"checksums": {"0001_roles.sql": "a", "0002_core.sql": "B"}}
+    assert pending_between(current, edited) == ["0002_core.sql"]
+    assert provider.diff("id", current, added).replaces == []
