@@ -65,10 +65,13 @@ class LocalEndpoints:
     network: str
     containers: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    n8n_api_key: str | None = None
+    credential_fingerprints: dict[str, str] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
         """Everything but the secrets (URLs with passwords are shown with the password masked)."""
-        view = {k: v for k, v in asdict(self).items() if k not in {"secrets", "editor_password"}}
+        hidden = {"secrets", "editor_password", "n8n_api_key", "credential_fingerprints"}
+        view = {k: v for k, v in asdict(self).items() if k not in hidden}
         for key in ("database_url", "n8n_database_url"):
             if view[key]:
                 view[key] = mask_password(view[key])
@@ -189,6 +192,7 @@ def start(
     record: bool = True,
     preset_secrets: Mapping[str, str] | None = None,
     migrate: bool = True,
+    seed_values: Mapping[str, str] | None = None,
 ) -> tuple[LocalStack, LocalEndpoints]:
     """Validate, render and start a stack locally; returns the running stack and its endpoints.
 
@@ -207,24 +211,76 @@ def start(
         write_private_file(ca_path, running.ca_certificate)
         ca_file = str(ca_path)
     endpoints = endpoints_for(settings, model, secrets, ca_file)
+    endpoints.secrets.update({k: v for k, v in generate_workflow_secrets().items() if k not in endpoints.secrets})
+    endpoints.secrets.update({k: v for k, v in (preset_secrets or {}).items() if k in WORKFLOW_SECRET_KEYS})
     if migrate and endpoints.database_url:
-        _migrate(endpoints.database_url, stack_runner, progress)
+        try:
+            _migrate(endpoints.database_url, progress)
+            seed_workflows(endpoints, model.endpoints.database_name, seed_values or {}, progress)
+        except Exception:
+            stack_runner.down()
+            raise
     if record:
         save_state(endpoints)
     return stack_runner, endpoints
 
 
-def _migrate(database_url: str, stack_runner: LocalStack, progress: Progress | None) -> None:
-    """The schema migrations, as `pulumi up` applies them (the same runner); a failure takes the stack down."""
+def _migrate(database_url: str, progress: Progress | None) -> None:
+    """The schema migrations, as `pulumi up` applies them (the same runner)."""
     from bootstrap.runner import apply_migrations
 
     report = progress or (lambda _message: None)
-    try:
-        applied = apply_migrations(database_url, progress=report)
-    except Exception:
-        stack_runner.down()
-        raise
+    applied = apply_migrations(database_url, progress=report)
     report(f"schema: {len(applied)} migration(s) applied" if applied else "schema: up to date")
+
+
+# Secrets the workflows need beyond the stack's own (kept in the state file with the others).
+WORKFLOW_SECRET_KEYS = ("appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken", "n8nOwnerPassword")
+# Where the seed values of external services come from on a laptop or in CI (the health checks read the same).
+SEED_VALUES_FROM_ENV = {
+    "TELEGRAM_BOT_TOKEN": "telegramBotToken",
+    "TELEGRAM_API_BASE_URL": "telegramApiBaseUrl",
+    "CODA_API_BASE_URL": "codaApiBaseUrl",
+    "CODA_DOC_ID": "codaDocId",
+}
+
+
+def generate_workflow_secrets() -> dict[str, str]:
+    """Fresh workflow secrets; the owner password meets n8n's policy (8-64 chars, a digit, an upper-case letter)."""
+    values = {key: secrets_module.token_urlsafe(24) for key in WORKFLOW_SECRET_KEYS}
+    values["n8nOwnerPassword"] = secrets_module.token_urlsafe(18) + "Kz7"
+    return values
+
+
+def seed_values_for(endpoints: LocalEndpoints, database_name: str, overrides: Mapping[str, str]) -> dict[str, str]:
+    """The values `workflows/parameters.yaml` names, for this local environment."""
+    values = {key: endpoints.secrets[key] for key in WORKFLOW_SECRET_KEYS if key != "n8nOwnerPassword"}
+    values["databaseName"] = database_name
+    values.update({param: os.environ[env] for env, param in SEED_VALUES_FROM_ENV.items() if os.environ.get(env)})
+    if os.environ.get("CODA_API_TOKEN"):
+        values["codaAuthorization"] = f"Bearer {os.environ['CODA_API_TOKEN']}"
+    values.update(overrides)
+    return values
+
+
+def seed_workflows(
+    endpoints: LocalEndpoints, database_name: str, overrides: Mapping[str, str], progress: Progress | None
+) -> None:
+    """App login role, then the seed workflows; remembers the API key and credential fingerprints."""
+    from bootstrap.app_login import ensure_app_login
+    from workflows.deploy import N8nAccess, deploy_workflows
+
+    if not endpoints.n8n_url or not endpoints.database_url:
+        return
+    values = seed_values_for(endpoints, database_name, overrides)
+    ensure_app_login(
+        endpoints.database_url, values.get("appDatabaseUser", "kaizenity_n8n"), values["appDatabasePassword"]
+    )
+    access = N8nAccess(endpoints.n8n_url, endpoints.secrets["n8nOwnerPassword"], api_key=endpoints.n8n_api_key)
+    report, endpoints.n8n_api_key = deploy_workflows(
+        access, values, known_fingerprints=endpoints.credential_fingerprints, progress=progress or (lambda _m: None)
+    )
+    endpoints.credential_fingerprints = report.credential_fingerprints
 
 
 def stop(prefix: str, progress: Progress | None = None) -> dict[str, int]:

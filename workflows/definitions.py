@@ -1,0 +1,94 @@
+"""Workflow definitions, their parameters and declared credentials, as read from `workflows/`.
+
+Managed workflows are recognised in n8n by name: every definition's name starts with `Kaizenity: `, so the
+seeder can tell them from workflows people built in the editor, which it never touches.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent
+DEFINITIONS_DIR = ROOT / "definitions"
+MANAGED_PREFIX = "Kaizenity: "
+PLACEHOLDER = re.compile(r"%%([A-Za-z][A-Za-z0-9]*)%%")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    secret: bool = False
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class CredentialSpec:
+    name: str
+    type: str
+    fields: dict[str, str] = field(default_factory=dict)  # n8n field -> parameter name
+    static: dict[str, Any] = field(default_factory=dict)  # n8n field -> constant value
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One workflow file: its raw JSON (placeholders unresolved) and where it came from."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.data.get("name", ""))
+
+
+def load_parameters(path: Path = ROOT / "parameters.yaml") -> dict[str, Parameter]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {
+        name: Parameter(
+            name, bool(spec.get("secret", False)), None if spec.get("default") is None else str(spec["default"])
+        )
+        for name, spec in raw.items()
+    }
+
+
+def load_credentials(path: Path = ROOT / "credentials.yaml") -> dict[str, CredentialSpec]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {
+        name: CredentialSpec(name, str(spec["type"]), dict(spec.get("fields") or {}), dict(spec.get("static") or {}))
+        for name, spec in raw.items()
+    }
+
+
+def load_known_node_types(path: Path = ROOT / "known_node_types.txt") -> dict[str, set[float]]:
+    """`{"n8n-nodes-base.webhook": {1, 1.1, 2, 2.1}, ...}` for the pinned n8n version."""
+    known: dict[str, set[float]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            node_type, _, versions = line.partition(" ")
+            known[node_type] = {float(v) for v in versions.split(",") if v}
+    return known
+
+
+def substitute(value: Any, values: dict[str, str]) -> Any:
+    """`value` with every %%name%% replaced (a whole-string placeholder of a number becomes that number)."""
+    if isinstance(value, str):
+        whole = PLACEHOLDER.fullmatch(value)
+        if whole and re.fullmatch(r"-?\d+", values[whole[1]]):
+            return int(values[whole[1]])
+        return PLACEHOLDER.sub(lambda m: values[m[1]], value)
+    if isinstance(value, list):
+        return [substitute(v, values) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, values) for k, v in value.items()}
+    return value
+
+
+def placeholders(value: Any) -> set[str]:
+    """Every %%name%% used anywhere in `value`."""
+    return set(PLACEHOLDER.findall(json.dumps(value)))

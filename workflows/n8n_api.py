@@ -1,0 +1,138 @@
+"""The parts of n8n's APIs the seeder needs (verified against n8n 2.8).
+
+Headless set-up has no environment variable for an owner or an API key: the owner is created with
+`POST /rest/owner/setup`, a session comes from `POST /rest/login`, and an API key from `POST /rest/api-keys`.
+Everything else uses the public API (`/api/v1`, header `X-N8N-API-KEY`), which updates and activates live.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+OWNER_SCOPES = [
+    "workflow:create", "workflow:read", "workflow:update", "workflow:delete", "workflow:list",
+    "workflow:activate", "workflow:deactivate", "credential:create", "credential:update", "credential:list",
+    "credential:delete", "execution:list", "execution:read",
+]  # fmt: skip
+
+
+class N8nApiError(RuntimeError):
+    """n8n refused or failed a request; the message names the call and n8n's answer (never a key)."""
+
+
+def _check(response: httpx.Response, what: str) -> Any:
+    if response.is_success:
+        return response.json() if response.content else None
+    try:
+        detail = response.json().get("message", response.text)
+    except ValueError:
+        detail = response.text[:300]
+    raise N8nApiError(f"n8n {what}: HTTP {response.status_code}: {detail}")
+
+
+class N8nSession:
+    """Owner set-up, login and API keys (the internal REST API, cookie-authenticated)."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30, **client_options: Any) -> None:
+        # n8n binds the session cookie to a browser id sent with the login; one fixed id for this session.
+        headers = {"browser-id": "kaizenity-seeder"}
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers=headers, **client_options)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def owner_is_set_up(self) -> bool:
+        settings = _check(self._http.get("/rest/settings"), "GET /rest/settings")
+        return not bool(settings["data"]["userManagement"]["showSetupOnFirstLoad"])
+
+    def set_up_owner(self, email: str, password: str) -> None:
+        body = {"email": email, "firstName": "Kaizenity", "lastName": "Operations", "password": password}
+        _check(self._http.post("/rest/owner/setup", json=body), "owner set-up")
+
+    def login(self, email: str, password: str) -> None:
+        response = self._http.post("/rest/login", json={"emailOrLdapLoginId": email, "password": password})
+        _check(response, "login")
+        self._keep_auth_cookie(response)
+
+    def _keep_auth_cookie(self, response: httpx.Response) -> None:
+        """Send n8n's `n8n-auth` cookie back explicitly.
+
+        n8n marks it Secure (right behind the TLS gateway); the seeder may talk to n8n over plain HTTP on
+        loopback, where a cookie jar would rightly refuse to send a Secure cookie.
+        """
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            if name.strip() == "n8n-auth":
+                self._http.headers["cookie"] = f"n8n-auth={rest.split(';', 1)[0]}"
+                return
+        raise N8nApiError("n8n login: no n8n-auth cookie in the answer; is this an n8n 2.x instance?")
+
+    def create_api_key(self, label: str) -> str:
+        body = {"label": label, "scopes": OWNER_SCOPES, "expiresAt": None}
+        data = _check(self._http.post("/rest/api-keys", json=body), "API key creation")
+        return str(data["data"]["rawApiKey"])
+
+
+class PublicApi:
+    """Workflows and credentials through the public API."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30, **client_options: Any) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/api/v1",
+            headers={"X-N8N-API-KEY": api_key},
+            timeout=timeout,
+            **client_options,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def key_works(self) -> bool:
+        response = self._http.get("/workflows", params={"limit": 1})
+        if response.status_code == 401:
+            return False
+        _check(response, "GET /workflows")
+        return True
+
+    def workflows(self) -> list[dict[str, Any]]:
+        return self._paged("/workflows")
+
+    def workflow(self, workflow_id: str) -> dict[str, Any]:
+        return dict(_check(self._http.get(f"/workflows/{workflow_id}"), f"GET workflow {workflow_id}"))
+
+    def create_workflow(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(_check(self._http.post("/workflows", json=body), f"create workflow {body['name']!r}"))
+
+    def update_workflow(self, workflow_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(_check(self._http.put(f"/workflows/{workflow_id}", json=body), f"update workflow {body['name']!r}"))
+
+    def set_active(self, workflow_id: str, active: bool) -> None:
+        action = "activate" if active else "deactivate"
+        _check(self._http.post(f"/workflows/{workflow_id}/{action}"), f"{action} workflow {workflow_id}")
+
+    def delete_workflow(self, workflow_id: str) -> None:
+        _check(self._http.delete(f"/workflows/{workflow_id}"), f"delete workflow {workflow_id}")
+
+    def credentials(self) -> list[dict[str, Any]]:
+        return self._paged("/credentials")
+
+    def create_credential(self, name: str, cred_type: str, data: dict[str, Any]) -> str:
+        body = {"name": name, "type": cred_type, "data": data}
+        return str(_check(self._http.post("/credentials", json=body), f"create credential {name!r}")["id"])
+
+    def update_credential(self, credential_id: str, name: str, cred_type: str, data: dict[str, Any]) -> None:
+        body = {"name": name, "type": cred_type, "data": data}
+        _check(self._http.patch(f"/credentials/{credential_id}", json=body), f"update credential {name!r}")
+
+    def _paged(self, path: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 250, **({"cursor": cursor} if cursor else {})}
+            page = _check(self._http.get(path, params=params), f"GET {path}")
+            items += page["data"]
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return items
