@@ -11,9 +11,14 @@ from dataclasses import dataclass
 from backups.container_db import ContainerDatabase
 from backups.manifest import TableStats
 
-# Tables whose rows exist in every freshly started environment (bookkeeping, not data): a database holding only
-# these is "empty" for restore's overwrite check.
-N8N_DATA_TABLES = ("workflow_entity", "credentials_entity", "execution_entity")
+# What counts as data someone created, for restore's overwrite check. A freshly started environment already has
+# rows: n8n's bookkeeping, the seeded workflows and credentials (re-created from git on every deploy), their
+# executions and heartbeats. Those may be replaced without --force; anything else may not.
+N8N_DATA_QUERIES = (
+    "SELECT count(*) FROM (SELECT 1 FROM workflow_entity WHERE name NOT LIKE 'Kaizenity: %' LIMIT 1) x",
+    "SELECT count(*) FROM (SELECT 1 FROM credentials_entity WHERE name NOT LIKE 'Kaizenity %' LIMIT 1) x",
+)
+APP_BOOKKEEPING_TABLES = ("ops.heartbeats",)
 
 _USER_TABLES = """
 SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
@@ -48,9 +53,10 @@ def holds_data(db: ContainerDatabase, database: str, role: str) -> bool:
         return False
     tables = {name for (name,) in db.query(database, _USER_TABLES)}
     if role == "n8n":
-        candidates = [t for t in tables if t.split(".")[-1].strip('"') in N8N_DATA_TABLES]
-    else:
-        candidates = [t for t in tables if not t.startswith("kaizenity_meta.")]
+        if "public.workflow_entity" not in tables:
+            return False
+        return any(int(db.query(database, sql)[0][0]) for sql in N8N_DATA_QUERIES)
+    candidates = [t for t in tables if not t.startswith("kaizenity_meta.") and t not in APP_BOOKKEEPING_TABLES]
     return any(int(db.query(database, f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1) x")[0][0]) for t in candidates)
 
 

@@ -68,6 +68,10 @@ class LocalEndpoints:
     n8n_api_key: str | None = None
     credential_fingerprints: dict[str, str] = field(default_factory=dict)
 
+    def stack_secrets(self) -> dict[str, str]:
+        """The secrets the stack settings know (`postgresPassword` ...), without the workflow secrets."""
+        return {k: v for k, v in self.secrets.items() if k in SECRET_LENGTHS}
+
     def public(self) -> dict[str, Any]:
         """Everything but the secrets (URLs with passwords are shown with the password masked)."""
         hidden = {"secrets", "editor_password", "n8n_api_key", "credential_fingerprints"}

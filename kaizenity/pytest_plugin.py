@@ -40,6 +40,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="offline",
         help="offline: kaizenity-local/* images (make images); stack: the stack file's images",
     )
+    group.addoption(
+        "--kaizenity-seed",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a workflow parameter for seeding (workflows/parameters.yaml), e.g. heartbeatSeconds=2; repeatable",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,8 +72,15 @@ def kaizenity_stack_handle(request: pytest.FixtureRequest) -> Iterator[Kaizenity
 
     prefix = f"kzt-{stack_name}-{secrets.token_hex(3)}"
     try:
+        seed_values = dict(item.split("=", 1) for item in request.config.getoption("--kaizenity-seed"))
         stack, endpoints = local_engine.start(
-            stack_name, prefix=prefix, offline=offline, free_ports=True, progress=progress, record=False
+            stack_name,
+            prefix=prefix,
+            offline=offline,
+            free_ports=True,
+            progress=progress,
+            record=False,
+            seed_values=seed_values,
         )
     except Exception as exc:
         local_engine.stop(prefix)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from workflows.definitions import DEFINITIONS_DIR
 from workflows.n8n_api import N8nSession, PublicApi
 from workflows.seed import SeedReport, seed
 
@@ -53,12 +55,20 @@ def deploy_workflows(
     known_fingerprints: Mapping[str, str] | None = None,
     dry_run: bool = False,
     progress: Callable[[str], None] = lambda _m: None,
+    definitions_dir: Path = DEFINITIONS_DIR,
 ) -> tuple[SeedReport, str]:
     """Seed `access`'s n8n; returns the report and the API key to keep for next time."""
     key = ensure_api_key(access)
     api = PublicApi(access.base_url, key, **access.client_options)
     try:
-        report = seed(api, values, known_fingerprints=known_fingerprints, dry_run=dry_run, progress=progress)
+        report = seed(
+            api,
+            values,
+            known_fingerprints=known_fingerprints,
+            dry_run=dry_run,
+            progress=progress,
+            definitions_dir=definitions_dir,
+        )
     finally:
         api.close()
     return report, key

@@ -12,9 +12,11 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from workflows.definitions import (
+    DEFINITIONS_DIR,
     MANAGED_PREFIX,
     CredentialSpec,
     Definition,
@@ -81,9 +83,10 @@ def seed(
     removed: Literal["deactivate", "delete"] = "deactivate",
     dry_run: bool = False,
     progress: Progress = lambda _m: None,
+    definitions_dir: Path = DEFINITIONS_DIR,
 ) -> SeedReport:
     """Converge n8n on the definitions in git; `dry_run` only reports what would change."""
-    definitions = load_definitions()  # raises before anything is touched
+    definitions = load_definitions(definitions_dir)  # raises before anything is touched
     values = resolve_values(provided)
     run = _Run(api, SeedReport(), dry_run, progress)
     credential_ids = run.converge_credentials(values, known_fingerprints or {})

@@ -139,7 +139,7 @@ def test_running_containers_are_exactly_the_model(kaizenity_stack: LocalEndpoint
     """What the engine runs matches the model that `pulumi up` renders (same settings, same prefix)."""
     client = docker.from_env()
     settings = local_settings(
-        "ci", prefix=kaizenity_stack.prefix, offline=True, secrets=kaizenity_stack.secrets, free_ports=False
+        "ci", prefix=kaizenity_stack.prefix, offline=True, secrets=kaizenity_stack.stack_secrets(), free_ports=False
     )
     model = build_environment(settings)
     assert sorted(kaizenity_stack.containers) == sorted(s.name for s in model.services)

@@ -1,0 +1,84 @@
+"""`kaizenity workflows validate | plan | seed`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from workflows.definitions import DEFINITIONS_DIR
+
+
+@click.group()
+def workflows() -> None:
+    """The platform's n8n workflows (workflows/definitions/*.json)."""
+
+
+@workflows.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=DEFINITIONS_DIR)
+def validate(directory: Path) -> None:
+    """Check every workflow file; list every problem (file, node, field). Exit 1 if any."""
+    from workflows.validate import WorkflowValidationError, load_definitions
+
+    try:
+        definitions = load_definitions(directory)
+    except WorkflowValidationError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{len(definitions)} workflow file(s) valid: " + ", ".join(d.path.name for d in definitions))
+
+
+def _run(stack: str, dry_run: bool) -> None:
+    from infra import local_engine
+    from workflows.deploy import N8nAccess, deploy_workflows
+
+    prefix = f"kaizenity-{stack}-local"
+    endpoints = local_engine.load_state(prefix)
+    if endpoints is None or not endpoints.n8n_url:
+        raise click.ClickException(
+            f"no local environment {prefix}. Fix: `kaizenity up --local --stack {stack}` (with Pulumi, `pulumi up` "
+            "seeds the workflows itself)."
+        )
+    values = local_engine.seed_values_for(endpoints, _database_name(endpoints.database_url), {})
+    access = N8nAccess(endpoints.n8n_url, endpoints.secrets["n8nOwnerPassword"], api_key=endpoints.n8n_api_key)
+    try:
+        report, endpoints.n8n_api_key = deploy_workflows(
+            access,
+            values,
+            known_fingerprints=endpoints.credential_fingerprints,
+            dry_run=dry_run,
+            progress=lambda m: click.echo(("would " if dry_run else "") + m, err=True),
+        )
+    except Exception as exc:
+        raise click.ClickException(str(exc)) from None
+    if not dry_run:
+        endpoints.credential_fingerprints = report.credential_fingerprints
+    local_engine.save_state(endpoints)
+    click.echo("no changes" if not report.changed else f"{'plan' if dry_run else 'done'}: {_summary(report)}")
+
+
+def _database_name(url: str | None) -> str:
+    return (url or "/kaizenity").rsplit("/", 1)[1]
+
+
+def _summary(report: object) -> str:
+    parts = []
+    for key in ("created", "updated", "activated", "deactivated", "deleted", "credentials_written"):
+        items = getattr(report, key)
+        if items:
+            parts.append(f"{key.replace('_', ' ')} {len(items)}")
+    return ", ".join(parts)
+
+
+@workflows.command()
+@click.option("--stack", "-s", default="dev", show_default=True)
+def plan(stack: str) -> None:
+    """What `seed` would change in the stack's local environment (nothing is changed)."""
+    _run(stack, dry_run=True)
+
+
+@workflows.command()
+@click.option("--stack", "-s", default="dev", show_default=True)
+def seed(stack: str) -> None:
+    """Converge the stack's local n8n on the workflows in git (idempotent)."""
+    _run(stack, dry_run=False)
