@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-DEFAULT_QUERY = "SELECT max(created_at) FROM ops.heartbeats"
+DEFAULT_QUERY = "SELECT max(beat_at) FROM ops.heartbeats"
 
 
 def sql_heartbeat(dsn: str, query: str = DEFAULT_QUERY, timeout: float = 5.0) -> Callable[[], datetime | None]:
