@@ -9,7 +9,7 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 HANG_SECONDS = 30.0
@@ -94,7 +94,7 @@ class FakeApi:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._closed_port = _closed_port()
 
-    def __enter__(self) -> FakeApi:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
