@@ -32,6 +32,11 @@ UNKNOWN_EXIT = 3
     envvar="KAIZENITY_HEALTH_CONFIG",
     help="YAML file with targets and secrets; environment variables override it.",
 )
+@click.option(
+    "--stack",
+    "-s",
+    help="Read targets from this stack's environment (local engine state, else `pulumi stack output`).",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--only", multiple=True, metavar="PROBE", help=f"Run only these ({', '.join(PROBE_NAMES)}).")
 @click.option("--skip", multiple=True, metavar="PROBE", help="Do not run these probes.")
@@ -44,6 +49,7 @@ UNKNOWN_EXIT = 3
 )
 def health(  # noqa: PLR0917 - click passes every option positionally by name
     config_path: Path | None,
+    stack: str | None,
     fmt: str,
     only: tuple[str, ...],
     skip: tuple[str, ...],
@@ -56,7 +62,7 @@ def health(  # noqa: PLR0917 - click passes every option positionally by name
     Exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Probes without settings are listed as not
     configured and do not fail the run. See docs/runbook.md for every failure and its fix.
     """
-    plan = _plan(config_path, _names(only), _names(skip), timeout)
+    plan = _plan(config_path, _names(only), _names(skip), timeout, stack)
     color = fmt == "table" and output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     code = _run_once(plan, fmt, color, output, clear=bool(watch and color))
     while watch:
@@ -76,13 +82,17 @@ def _names(values: tuple[str, ...]) -> list[str]:
     return names
 
 
-def _plan(config_path: Path | None, only: list[str], skip: list[str], timeout: float | None) -> Plan:
-    from healthchecks.config import ConfigError, build_plan, load_settings
+def _plan(config_path: Path | None, only: list[str], skip: list[str], timeout: float | None, stack: str | None) -> Plan:
+    from healthchecks.config import ConfigError, build_plan, load_settings, merge
     from healthchecks.redaction import guard_loggers
+    from healthchecks.stack_targets import StackTargetsError, targets_for
 
     try:
-        plan = build_plan(load_settings(config_path, os.environ)).select(only, skip)
-    except ConfigError as exc:
+        settings = load_settings(config_path, os.environ)
+        if stack:
+            settings = merge(targets_for(stack), settings)
+        plan = build_plan(settings).select(only, skip)
+    except (ConfigError, StackTargetsError) as exc:
         _fail(str(exc))
     guard_loggers(plan.redactor)
     return plan.with_timeout(timeout) if timeout else plan

@@ -261,7 +261,7 @@ def _n8n(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> 
     target = n8n.N8nTarget(
         url=(s.text("url") or "").rstrip("/"),
         api_key=s.text("api_key"),
-        seed_workflows=s.names("seed_workflows"),
+        seed_workflows=s.names("seed_workflows") or declared_active_workflows(),
         heartbeat=_heartbeat(s, data, skipped),
         heartbeat_warning_minutes=s.real("heartbeat_warning_minutes", 15.0),
         heartbeat_critical_minutes=s.real("heartbeat_critical_minutes", 60.0),
@@ -270,6 +270,23 @@ def _n8n(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> 
         failed_critical=int(s.real("failed_executions_critical", 10)),
     )
     return Planned("n8n", n8n.probe, target)
+
+
+def declared_active_workflows() -> tuple[str, ...]:
+    """Names of the workflows git declares active (workflows/definitions): what n8n must be running."""
+    import json
+
+    from workflows.definitions import DEFINITIONS_DIR
+
+    names = []
+    for path in sorted(DEFINITIONS_DIR.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue  # `kaizenity workflows validate` reports it; the probe checks what it can
+        if isinstance(data, dict) and data.get("active") is True:
+            names.append(str(data.get("name")))
+    return tuple(names)
 
 
 def _heartbeat(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> n8n.HeartbeatSource | None:

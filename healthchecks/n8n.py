@@ -176,7 +176,7 @@ def _check_workflows(client: httpx.Client, target: N8nTarget, ctx: ProbeContext,
             "workflows",
             Status.CRITICAL,
             f"seed workflows missing: {', '.join(missing)}",
-            "Re-run the workflow bootstrap (imports by id); do not use `n8n import:workflow` on a running "
+            "Run `kaizenity workflows seed` (or `pulumi up`); do not use `n8n import:workflow` on a running "
             "instance, it deactivates workflows and breaks live webhooks until restart.",
         )
     if inactive:
