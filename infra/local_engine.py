@@ -22,7 +22,7 @@ from infra.environment import build_environment
 from infra.local_stack import LocalStack, Progress, remove_environment, write_private_file
 from infra.model import EnvironmentModel
 from infra.services.postgres import dsn
-from infra.settings import Publish, Settings, TlsMode, parse_settings, published_host_ports
+from infra.settings import WORKFLOW_SECRET_KEYS, Publish, Settings, TlsMode, parse_settings, published_host_ports
 from infra.settings_problems import SettingsError, SettingsProblem
 from infra.stack_files import load_stack_config
 from infra.versions import offline_images
@@ -35,6 +35,10 @@ SECRET_LENGTHS = {
     "n8nEncryptionKey": 48,
     "gatewayEditorPassword": 24,
     "redisPassword": 32,
+    "n8nOwnerPassword": 24,
+    "appDatabasePassword": 32,
+    "telegramWebhookSecret": 32,
+    "telegramWebhookPathToken": 32,
 }
 
 
@@ -83,8 +87,14 @@ class LocalEndpoints:
 
 
 def generate_secrets(settings_keys: list[str]) -> dict[str, str]:
-    """Fresh secrets from the OS CSPRNG, URL-safe so they fit DSNs and env files unquoted."""
-    return {key: secrets_module.token_urlsafe(SECRET_LENGTHS[key])[: SECRET_LENGTHS[key]] for key in settings_keys}
+    """Fresh secrets from the OS CSPRNG, URL-safe so they fit DSNs and env files unquoted.
+
+    The n8n owner password ends in "Kz7": n8n's policy wants a digit and an upper-case letter in it.
+    """
+    values = {key: secrets_module.token_urlsafe(SECRET_LENGTHS[key])[: SECRET_LENGTHS[key]] for key in settings_keys}
+    if "n8nOwnerPassword" in values:
+        values["n8nOwnerPassword"] = values["n8nOwnerPassword"][:-3] + "Kz7"
+    return values
 
 
 def free_port() -> int:
@@ -137,8 +147,9 @@ def _refuse_public_tls(settings: Settings) -> None:
 def required_secret_keys(stack: str) -> list[str]:
     """The secrets a stack's model refers to (the local engine generates exactly these)."""
     placeholder = {key: "x" * length for key, length in SECRET_LENGTHS.items()}
+    placeholder["n8nOwnerPassword"] = "Placeholder-password-1"
     model = build_environment(local_settings(stack, secrets=placeholder))
-    return sorted({key for service in model.services for key in service.secret_keys()})
+    return sorted({key for service in model.services for key in service.secret_keys()} | set(WORKFLOW_SECRET_KEYS))
 
 
 def check_ports_free(settings: Settings) -> None:
@@ -215,12 +226,11 @@ def start(
         write_private_file(ca_path, running.ca_certificate)
         ca_file = str(ca_path)
     endpoints = endpoints_for(settings, model, secrets, ca_file)
-    endpoints.secrets.update({k: v for k, v in generate_workflow_secrets().items() if k not in endpoints.secrets})
-    endpoints.secrets.update({k: v for k, v in (preset_secrets or {}).items() if k in WORKFLOW_SECRET_KEYS})
     if migrate and endpoints.database_url:
         try:
             _migrate(endpoints.database_url, progress)
-            seed_workflows(endpoints, model.endpoints.database_name, seed_values or {}, progress)
+            parameters = {**settings.workflows.parameters, **(seed_values or {})}
+            seed_workflows(endpoints, model.endpoints.database_name, parameters, progress)
         except Exception:
             stack_runner.down()
             raise
@@ -238,8 +248,6 @@ def _migrate(database_url: str, progress: Progress | None) -> None:
     report(f"schema: {len(applied)} migration(s) applied" if applied else "schema: up to date")
 
 
-# Secrets the workflows need beyond the stack's own (kept in the state file with the others).
-WORKFLOW_SECRET_KEYS = ("appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken", "n8nOwnerPassword")
 # Where the seed values of external services come from on a laptop or in CI (the health checks read the same).
 SEED_VALUES_FROM_ENV = {
     "TELEGRAM_BOT_TOKEN": "telegramBotToken",
@@ -249,16 +257,21 @@ SEED_VALUES_FROM_ENV = {
 }
 
 
-def generate_workflow_secrets() -> dict[str, str]:
-    """Fresh workflow secrets; the owner password meets n8n's policy (8-64 chars, a digit, an upper-case letter)."""
-    values = {key: secrets_module.token_urlsafe(24) for key in WORKFLOW_SECRET_KEYS}
-    values["n8nOwnerPassword"] = secrets_module.token_urlsafe(18) + "Kz7"
-    return values
+# Stack secrets that are also seed values under the same name (workflows/parameters.yaml).
+SEED_SECRET_KEYS = ("appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken", "telegramBotToken")
 
 
-def seed_values_for(endpoints: LocalEndpoints, database_name: str, overrides: Mapping[str, str]) -> dict[str, str]:
+def seed_values_for(
+    endpoints: LocalEndpoints,
+    database_name: str,
+    overrides: Mapping[str, str],
+    settings_parameters: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """The values `workflows/parameters.yaml` names, for this local environment."""
-    values = {key: endpoints.secrets[key] for key in WORKFLOW_SECRET_KEYS if key != "n8nOwnerPassword"}
+    values = dict(settings_parameters or {})
+    values.update({key: endpoints.secrets[key] for key in SEED_SECRET_KEYS if endpoints.secrets.get(key)})
+    if endpoints.secrets.get("codaApiToken"):
+        values["codaAuthorization"] = f"Bearer {endpoints.secrets['codaApiToken']}"
     values["databaseName"] = database_name
     values.update({param: os.environ[env] for env, param in SEED_VALUES_FROM_ENV.items() if os.environ.get(env)})
     if os.environ.get("CODA_API_TOKEN"):

@@ -234,11 +234,14 @@ def deploy() -> KaizenityEnvironment:
     model = build_environment(settings)
     environment = KaizenityEnvironment(settings.prefix, model, secret_resolver(settings))
     export_outputs(settings, model, environment)
-    migrate_schema(settings, model, environment)
+    migrations = migrate_schema(settings, model, environment)
+    seed_workflows(settings, model, environment, migrations)
     return environment
 
 
-def migrate_schema(settings: Settings, model: EnvironmentModel, environment: KaizenityEnvironment) -> None:
+def migrate_schema(
+    settings: Settings, model: EnvironmentModel, environment: KaizenityEnvironment
+) -> pulumi.Resource | None:
     """Apply the schema migrations once PostgreSQL is healthy (its container is created with wait=True)."""
     from infra.migrations_resource import SchemaMigrations
 
@@ -249,10 +252,10 @@ def migrate_schema(settings: Settings, model: EnvironmentModel, environment: Kai
             "reachable from this machine). Run `kaizenity db apply --database-url ...` from a host on the "
             f"network {model.network.docker_name} or through a tunnel."
         )
-        return
+        return None
     password = secret_resolver(settings)(SecretRef("postgresPassword"))
     user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
-    SchemaMigrations(
+    return SchemaMigrations(
         "schema-migrations",
         password.apply(lambda pw: dsn(user, pw, "127.0.0.1", host_port, name)),
         pulumi.ResourceOptions(parent=environment, depends_on=[environment.services["postgres"].container]),
@@ -279,3 +282,41 @@ def export_outputs(settings: Settings, model: EnvironmentModel, environment: Kai
         password = resolve(SecretRef("postgresPassword"))
         user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
         pulumi.export("databaseUrl", password.apply(lambda pw: dsn(user, pw, "127.0.0.1", host_port, name)))
+
+
+def seed_workflows(
+    settings: Settings, model: EnvironmentModel, environment: KaizenityEnvironment, migrations: pulumi.Resource | None
+) -> None:
+    """Seed n8n's workflows once the schema is migrated and n8n is ready (needs both published on loopback)."""
+    from infra.workflows_resource import SeedWorkflows
+
+    ep = model.endpoints
+    if migrations is None or ep.n8n_host_url is None or ep.database_host_port is None:
+        pulumi.log.warn(
+            "n8n or PostgreSQL is not published on this host: the seed workflows are not deployed by `pulumi up`. "
+            "Run `kaizenity workflows seed` from a host that reaches them."
+        )
+        return
+    resolve = secret_resolver(settings)
+    password = resolve(SecretRef("postgresPassword"))
+    user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
+    keys = ["appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken"]
+    optional = [k for k in ("telegramBotToken", "codaApiToken") if settings.secrets.reveal(k)]
+    secrets = pulumi.Output.all(*(resolve(SecretRef(k)) for k in [*keys, *optional]))
+    parameters = dict(settings.workflows.parameters)
+
+    def values(plain: list[str]) -> dict[str, str]:
+        found = dict(zip([*keys, *optional], plain, strict=True))
+        result = {**parameters, **{k: v for k, v in found.items() if k != "codaApiToken"}, "databaseName": name}
+        if "codaApiToken" in found:
+            result["codaAuthorization"] = f"Bearer {found['codaApiToken']}"
+        return result
+
+    SeedWorkflows(
+        "seed-workflows",
+        n8n_url=ep.n8n_host_url,
+        database_url=password.apply(lambda pw: dsn(user, pw, "127.0.0.1", host_port, name)),
+        owner_password=resolve(SecretRef("n8nOwnerPassword")),
+        values=secrets.apply(values),
+        opts=pulumi.ResourceOptions(parent=environment, depends_on=[migrations, environment.services["n8n"].container]),
+    )

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
 )
 
 from infra.versions import N8N_VERSION
@@ -183,6 +184,36 @@ class SecretSettings(_Section):
     n8n_encryption_key: SecretStr | None = Field(None, min_length=24, examples=["<48 random characters>"])
     gateway_editor_password: SecretStr | None = Field(None, min_length=12, examples=["<24 random characters>"])
     redis_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
+    # The seed workflows' secrets (workflows/parameters.yaml): the seeder writes them into n8n credentials.
+    n8n_owner_password: SecretStr | None = Field(
+        None, min_length=8, max_length=64, examples=["<24 characters, with A-Z and 0-9>"]
+    )
+    app_database_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, min_length=16, max_length=256, examples=["<32 characters A-Z a-z 0-9 _ ->"]
+    )
+    telegram_webhook_path_token: SecretStr | None = Field(
+        None, min_length=16, examples=["<32 characters A-Z a-z 0-9 _ ->"]
+    )
+    telegram_bot_token: SecretStr | None = Field(None, min_length=8, examples=["123456:ABC-DEF"])
+    coda_api_token: SecretStr | None = Field(None, min_length=8, examples=["<the Coda API token>"])
+
+    @field_validator("n8n_owner_password")
+    @classmethod
+    def _n8n_password_policy(cls, value: SecretStr | None) -> SecretStr | None:
+        """n8n refuses owner passwords without a digit and an upper-case letter: fail here, not mid-deploy."""
+        text = value.get_secret_value() if value is not None else ""
+        if value is not None and not (any(c.isdigit() for c in text) and any(c.isupper() for c in text)):
+            raise ValueError("must contain a digit and an upper-case letter (n8n's password policy)")
+        return value
+
+    @field_validator("telegram_webhook_secret", "telegram_webhook_path_token")
+    @classmethod
+    def _url_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        """Telegram allows only A-Z a-z 0-9 _ - in the secret token; the path token goes into a URL."""
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", value.get_secret_value()):
+            raise ValueError("may contain only letters, digits, '_' and '-'")
+        return value
 
     def reveal(self, key: str) -> str | None:
         """The plaintext of the secret with this config key (`postgresPassword`), for renderers only."""
@@ -205,7 +236,29 @@ SECRET_PURPOSE: dict[str, str] = {
     ),
     "gatewayEditorPassword": "the basic-auth password that protects the n8n editor behind the gateway",
     "redisPassword": "the Redis password used by n8n queue mode",
+    "n8nOwnerPassword": "the password of n8n's owner account (8-64 characters with a digit and an upper-case letter)",
+    "appDatabasePassword": "the password of the login role the workflows use (kaizenity_n8n, in kaizenity_app)",
+    "telegramWebhookSecret": "the secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token",
+    "telegramWebhookPathToken": "the secret part of the Telegram webhook's URL path",
+    "telegramBotToken": "the Telegram bot token (from @BotFather)",
+    "codaApiToken": "the Coda API token",
 }
+# Secrets every environment needs for its seed workflows (Telegram and Coda tokens are optional).
+WORKFLOW_SECRET_KEYS: tuple[str, ...] = (
+    "n8nOwnerPassword",
+    "appDatabasePassword",
+    "telegramWebhookSecret",
+    "telegramWebhookPathToken",
+)
+
+
+class WorkflowSettings(_Section):
+    """The seed workflows: non-secret parameter values (workflows/parameters.yaml) and what removal does."""
+
+    parameters: dict[str, str] = Field(
+        default_factory=dict, examples=[{"telegramApiBaseUrl": "https://api.telegram.org", "codaDocId": "AbCDeFGH"}]
+    )
+    removed: Literal["deactivate", "delete"] = Field("deactivate", examples=["deactivate"])
 
 
 class Settings(_Section):
@@ -222,6 +275,7 @@ class Settings(_Section):
     n8n: N8nSettings = Field(default_factory=N8nSettings)  # type: ignore[arg-type]
     redis: RedisSettings = Field(default_factory=RedisSettings)  # type: ignore[arg-type]
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)  # type: ignore[arg-type]
+    workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)  # type: ignore[arg-type]
     secrets: SecretSettings = Field(default_factory=SecretSettings)  # type: ignore[arg-type]
 
     @property

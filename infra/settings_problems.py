@@ -14,7 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from infra.settings import CONFIG_NAMESPACE, SECRET_KEYS, SECRET_PURPOSE, SecretSettings, Settings
+from infra.settings import (
+    CONFIG_NAMESPACE,
+    SECRET_KEYS,
+    SECRET_PURPOSE,
+    WORKFLOW_SECRET_KEYS,
+    SecretSettings,
+    Settings,
+)
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,7 @@ def _acme_problems(gateway: Mapping[str, Any]) -> list[SettingsProblem]:
 
 
 def _missing_secret_problems(data: Mapping[str, Any], queue_mode: bool) -> list[SettingsProblem]:
-    required = ["postgresPassword", "n8nDbPassword", "n8nEncryptionKey", "gatewayEditorPassword"]
+    required = ["postgresPassword", "n8nDbPassword", "n8nEncryptionKey", "gatewayEditorPassword", *WORKFLOW_SECRET_KEYS]
     if queue_mode:
         required.append("redisPassword")
     present = _section(data, "secrets")
@@ -138,6 +145,8 @@ def _secret_message(error: Any) -> str:
     limit = (error.get("ctx") or {}).get("min_length")
     if limit:
         return f"is too short: it must have at least {limit} characters (value not shown)"
+    if error.get("type") == "value_error":  # our own validators' messages, which never contain the value
+        return f"{str(error['msg']).removeprefix('Value error, ')} (value not shown)"
     return "is invalid (value not shown)"
 
 

@@ -24,6 +24,10 @@ TEST_SECRETS = {
     "n8nEncryptionKey": "n8n-encryption-key-secret-value-0003",
     "gatewayEditorPassword": "gateway-editor-secret-0004",
     "redisPassword": "redis-queue-secret-value-0005",
+    "n8nOwnerPassword": "Owner-password-0006",
+    "appDatabasePassword": "app-db-login-secret-value-0007",
+    "telegramWebhookSecret": "telegram-webhook-secret-0008",
+    "telegramWebhookPathToken": "telegram-path-token-value-0009",
 }
 
 

@@ -22,7 +22,8 @@ def test_ci_stack_names_exactly_the_offline_images() -> None:
 
 def test_required_secrets_follow_the_stack() -> None:
     base = ["gatewayEditorPassword", "n8nDbPassword", "n8nEncryptionKey", "postgresPassword"]
-    assert local_engine.required_secret_keys("ci") == base
+    workflows = ["appDatabasePassword", "n8nOwnerPassword", "telegramWebhookPathToken", "telegramWebhookSecret"]
+    assert local_engine.required_secret_keys("ci") == sorted(base + workflows)
     with pytest.raises(SettingsError, match="acme"):
         local_engine.required_secret_keys("prod")  # public TLS cannot run on a laptop
 

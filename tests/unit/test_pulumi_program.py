@@ -17,6 +17,7 @@ from infra.environment import build_environment
 from infra.migrations_resource import SchemaMigrationsProvider, migration_checksums, pending_between
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec
 from infra.settings import parse_settings
+from infra.workflows_resource import SeedWorkflowsProvider, changed_definitions, definition_hashes
 from tests.unit.pulumi_harness import (
     TEST_SECRETS,
     Registered,
@@ -74,6 +75,12 @@ def test_resource_inventory(stack: str) -> None:
         )
         # the schema migrations, where the database is reachable from the Pulumi host (not prod)
         + (["pulumi-python:dynamic:Resource"] if env_model.endpoints.database_host_port is not None else [])
+        # the seed workflows, where n8n is reachable too
+        + (
+            ["pulumi-python:dynamic:Resource"]
+            if env_model.endpoints.database_host_port is not None and env_model.endpoints.n8n_host_url is not None
+            else []
+        )
     )
     assert types == sorted(expected)
 
@@ -298,8 +305,7 @@ def test_invalid_settings_fail_before_any_resource_is_created() -> None:
 @pytest.mark.parametrize("stack", ["dev", "ci", "staging"])
 def test_schema_migrations_run_after_postgres_with_a_secret_url(stack: str) -> None:
     result = rendered(stack)
-    (migrations,) = result.of_type("pulumi-python:dynamic:Resource")
-    assert migrations.name == "schema-migrations"
+    (migrations,) = [r for r in result.of_type("pulumi-python:dynamic:Resource") if r.name == "schema-migrations"]
     assert is_secret(migrations.inputs["databaseUrl"])
     assert unwrap(migrations.inputs["databaseUrl"]).startswith("postgresql://postgres:")
     assert TEST_SECRETS["postgresPassword"] in unwrap(migrations.inputs["databaseUrl"])
@@ -322,3 +328,32 @@ def test_migrations_diff_is_the_set_of_new_or_changed_files() -> None:
     edited = {"checksums": {"0001_roles.sql": "a", "0002_core.sql": "B"}}
     assert pending_between(current, edited) == ["0002_core.sql"]
     assert provider.diff("id", current, added).replaces == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "ci"])
+def test_seed_workflows_after_migrations_and_n8n_with_secret_inputs(stack: str) -> None:
+    result = rendered(stack)
+    dynamic = {r.name: r for r in result.of_type("pulumi-python:dynamic:Resource")}
+    seed = dynamic["seed-workflows"]
+    assert dynamic["schema-migrations"].urn in seed.dependencies
+    assert result.containers()[f"kaizenity-{stack}-n8n"].urn in seed.dependencies
+    for key in ("values", "ownerPassword", "databaseUrl"):
+        assert is_secret(seed.inputs[key]), key
+    values = unwrap(seed.inputs["values"])
+    assert values["appDatabasePassword"] == TEST_SECRETS["appDatabasePassword"]
+    assert values["telegramWebhookPathToken"] == TEST_SECRETS["telegramWebhookPathToken"]
+    assert values["databaseName"] == "kaizenity"
+    assert unwrap(seed.inputs["ownerPassword"]) == TEST_SECRETS["n8nOwnerPassword"]
+    assert seed.inputs["definitions"] == definition_hashes()
+    assert seed.inputs["n8nUrl"].startswith("http://127.0.0.1:")
+    assert TEST_SECRETS["appDatabasePassword"] not in json.dumps(seed.inputs["valuesHash"])
+
+
+def test_seed_diff_names_the_changed_workflow_files() -> None:
+    provider = SeedWorkflowsProvider()
+    base = {"definitions": {"heartbeat.json": "a", "messenger-inbound.json": "b"}, "valuesHash": "v", "n8nUrl": "u"}
+    assert not provider.diff("id", base, base).changes
+    edited = {**base, "definitions": {"heartbeat.json": "A", "messenger-inbound.json": "b"}}
+    assert provider.diff("id", base, edited).changes
+    assert changed_definitions(base, edited) == ["heartbeat.json"]
+    assert provider.diff("id", base, {**base, "valuesHash": "rotated"}).changes

@@ -42,6 +42,7 @@ def test_stack_files_hold_no_plaintext_secrets(stack: str) -> None:
 def test_missing_secrets_are_all_listed_with_the_command_that_sets_them(stack: str) -> None:
     found = problems(stack_config(stack, with_secrets=False), stack)
     required = ["postgresPassword", "n8nDbPassword", "n8nEncryptionKey", "gatewayEditorPassword"]
+    required += ["n8nOwnerPassword", "appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken"]
     if parse_settings(stack, stack_config(stack)).n8n.queue_mode:
         required.append("redisPassword")
     for key in required:
@@ -142,7 +143,7 @@ def test_every_problem_is_reported_in_one_run() -> None:
     }
     found = problems(config)
     # unknown key, port, acme e-mail, acme domain, acme ports, workers, short secret, 4 missing secrets
-    assert len(found) == 11, found
+    assert len(found) == 15, found  # 11 + the 4 workflow secrets
 
 
 def test_secret_values_are_never_echoed() -> None:
@@ -156,7 +157,7 @@ def test_error_message_tells_where_to_fix() -> None:
     with pytest.raises(SettingsError) as caught:
         parse_settings("dev", {})
     message = str(caught.value)
-    assert message.startswith("4 problem(s) in the settings of stack 'dev':")
+    assert message.startswith("8 problem(s) in the settings of stack 'dev':")
     assert "stacks/Pulumi.<stack>.yaml" in message
 
 
@@ -185,3 +186,18 @@ def test_secure_entries_are_reported_by_key_not_value(tmp_path: Path) -> None:
     config = load_stack_config("s", tmp_path)
     assert config.secure_keys == ("postgresPassword",)
     assert "postgresPassword" not in config.values
+
+
+def test_n8n_owner_password_must_meet_n8ns_policy() -> None:
+    found = problems({**TEST_SECRETS, "n8nOwnerPassword": "alllowercase"})
+    assert len(found) == 1
+    assert "kaizenity:n8nOwnerPassword" in found[0]
+    assert "digit and an upper-case letter" in found[0]
+    assert "alllowercase" not in found[0], "a secret's value is never echoed"
+
+
+def test_telegram_secret_token_must_be_url_safe() -> None:
+    found = problems({**TEST_SECRETS, "telegramWebhookSecret": "has spaces and $ signs!!"})
+    assert len(found) == 1
+    assert "kaizenity:telegramWebhookSecret" in found[0]
+    assert "spaces" not in found[0]

@@ -1,0 +1,102 @@
+"""`kaizenity:n8n:SeedWorkflows`: the seed workflows as a Pulumi resource (a dynamic provider).
+
+Its `definitions` input maps each workflow file to the hash of its content, so `pulumi preview` shows exactly
+which workflow files changed, and an `up` with no changed file (and unchanged values) changes nothing. Create
+and update run the same seeder as `kaizenity workflows seed` and the local engine: the app login role, then
+owner and API key, credentials, workflows (validated first: one invalid file, nothing deployed). The API key and
+the credential fingerprints are kept in the resource's state (secret), so later runs reuse them.
+
+Like the migrations, it runs from the Pulumi host and needs n8n and PostgreSQL published on loopback there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from workflows.definitions import DEFINITIONS_DIR, ROOT
+
+APP_DATABASE_USER = "kaizenity_n8n"
+
+
+def definition_hashes() -> dict[str, str]:
+    """`{"heartbeat.json": "<sha256>", ...}` plus the parameter and credential declarations they use."""
+    files = [*sorted(DEFINITIONS_DIR.glob("*.json")), ROOT / "parameters.yaml", ROOT / "credentials.yaml"]
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+
+
+def changed_definitions(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+    """Workflow files (and declarations) whose content differs from what the last update deployed."""
+    before: dict[str, str] = olds.get("definitions") or {}
+    after: dict[str, str] = news.get("definitions") or {}
+    return sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
+
+
+class SeedWorkflowsProvider(ResourceProvider):
+    """Seeds n8n on create/update; its diff is the set of changed workflow files (or changed values)."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_="seed-workflows", outs=self._seed(props, {}))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        values_changed = olds.get("valuesHash") != news.get("valuesHash")
+        changed = bool(changed_definitions(olds, news)) or values_changed or olds.get("n8nUrl") != news.get("n8nUrl")
+        return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._seed(news, olds))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Nothing: the workflows stay in n8n (and in its database) when the resource leaves the stack."""
+
+    @staticmethod
+    def _seed(props: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
+        from bootstrap.app_login import ensure_app_login
+        from workflows.deploy import N8nAccess, deploy_workflows
+
+        values: dict[str, str] = dict(props["values"])
+        ensure_app_login(
+            props["databaseUrl"], values.get("appDatabaseUser", APP_DATABASE_USER), values["appDatabasePassword"]
+        )
+        access = N8nAccess(props["n8nUrl"], props["ownerPassword"], api_key=olds.get("apiKey"))
+        report, api_key = deploy_workflows(access, values, known_fingerprints=olds.get("credentialFingerprints") or {})
+        return {**props, "apiKey": api_key, "credentialFingerprints": report.credential_fingerprints}
+
+
+class SeedWorkflows(pulumi.dynamic.Resource):
+    """The platform's n8n workflows, as in this checkout's workflows/ directory."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        n8n_url: str,
+        database_url: pulumi.Input[str],
+        owner_password: pulumi.Input[str],
+        values: pulumi.Input[dict[str, str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        values_output = pulumi.Output.from_input(values)
+        super().__init__(
+            SeedWorkflowsProvider(),
+            name,
+            {
+                "n8nUrl": n8n_url,
+                "databaseUrl": pulumi.Output.secret(database_url),
+                "ownerPassword": pulumi.Output.secret(owner_password),
+                "values": pulumi.Output.secret(values_output),
+                "valuesHash": values_output.apply(_values_hash),
+                "definitions": definition_hashes(),
+                "apiKey": None,
+                "credentialFingerprints": None,
+            },
+            opts,
+        )
+
+
+def _values_hash(values: dict[str, str]) -> str:
+    """A digest of the seed values (secrets included), so a rotated secret re-seeds without revealing it."""
+    return hashlib.sha256(repr(sorted(values.items())).encode()).hexdigest()
