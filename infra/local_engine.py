@@ -274,6 +274,11 @@ def seed_values_for(
         values["codaAuthorization"] = f"Bearer {endpoints.secrets['codaApiToken']}"
     values["databaseName"] = database_name
     values.update({param: os.environ[env] for env, param in SEED_VALUES_FROM_ENV.items() if os.environ.get(env)})
+    # KAIZENITY_WORKFLOW_PARAMETERS="heartbeatSeconds=10,dispatchSeconds=5": any parameter, for a laptop or CI
+    for item in os.environ.get("KAIZENITY_WORKFLOW_PARAMETERS", "").split(","):
+        if "=" in item:
+            name, _, value = item.partition("=")
+            values[name.strip()] = value.strip()
     if os.environ.get("CODA_API_TOKEN"):
         values["codaAuthorization"] = f"Bearer {os.environ['CODA_API_TOKEN']}"
     values.update(overrides)

@@ -7,6 +7,7 @@ reported by key, and the caller supplies secrets from its own store.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,13 @@ from infra.settings import CONFIG_NAMESPACE
 from infra.settings_problems import SettingsError, SettingsProblem
 
 STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
+
+
+def stacks_dir() -> Path:
+    """Where stack files live: `stacks/` of this checkout, or `$KAIZENITY_STACKS_DIR`."""
+    return Path(os.environ.get("KAIZENITY_STACKS_DIR") or STACKS_DIR)
+
+
 # Namespaces Pulumi itself or our provider read; anything else in a stack file is a typo.
 KNOWN_NAMESPACES = {CONFIG_NAMESPACE, "docker", "pulumi"}
 
@@ -32,16 +40,18 @@ class StackConfig:
     other: dict[str, Any] = field(default_factory=dict)  # e.g. docker:host
 
 
-def available_stacks(stacks_dir: Path = STACKS_DIR) -> list[str]:
+def available_stacks(directory: Path | None = None) -> list[str]:
     """Stack names that have a file in the stacks directory."""
-    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
+    found = (directory or stacks_dir()).glob("Pulumi.*.yaml")
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in found)
 
 
-def load_stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> StackConfig:
+def load_stack_config(stack: str, directory: Path | None = None) -> StackConfig:
     """Parse one stack file; a missing file, bad YAML or an unknown namespace is a :class:`SettingsError`."""
-    path = stacks_dir / f"Pulumi.{stack}.yaml"
+    directory = directory or stacks_dir()
+    path = directory / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        known = ", ".join(available_stacks(stacks_dir)) or "none"
+        known = ", ".join(available_stacks(directory)) or "none"
         raise SettingsError(
             str(path),
             [SettingsProblem("stack", f"no stack file for '{stack}' (stacks here: {known})", "dev")],

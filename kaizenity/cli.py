@@ -14,6 +14,7 @@ import click
 
 # name -> ("module:attribute", one-line help shown by `kaizenity --help` without importing the module)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "bootstrap": ("bootstrap.newteam_cli:bootstrap", "New team: from nothing to a healthy environment (re-runnable)."),
     "up": ("kaizenity.environment_cli:up", "Bring up an environment (Pulumi when present, else the local engine)."),
     "down": ("kaizenity.environment_cli:down", "Tear down an environment brought up with `up`."),
     "status": ("kaizenity.environment_cli:status", "Show the endpoints of a running environment."),

@@ -1,0 +1,59 @@
+"""Pulumi for a new team without a Pulumi Cloud account: a local file backend, a passphrase secrets provider,
+and every missing stack secret generated (never overwritten). Used by `kaizenity bootstrap` when the Pulumi CLI
+is present. (Not exercised in this project's CI: the CLI cannot be installed on its machines.)"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+STATE_DIR = Path(".kaizenity/pulumi")
+PASSPHRASE_FILE = STATE_DIR / "passphrase"
+
+
+def run(
+    args: list[str], say: Callable[[str], None], *, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(["pulumi", *args], capture_output=True, text=True, check=False, env=_env(), input=stdin)
+    if check and completed.returncode != 0:
+        raise RuntimeError(f"`pulumi {args[0]}` failed: {completed.stderr.strip()[-800:]}")
+    return completed
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    if not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(PASSPHRASE_FILE.resolve())
+    return env
+
+
+def ensure_backend(say: Callable[[str], None]) -> None:
+    """Logged in somewhere already: keep it. Otherwise a file backend under .kaizenity/pulumi/state."""
+    if run(["whoami"], say, check=False).returncode == 0:
+        return
+    state = (STATE_DIR / "state").resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    run(["login", f"file://{state}"], say)
+    say(f"Pulumi backend: local files in {state} (no Pulumi Cloud account needed)")
+    if not PASSPHRASE_FILE.exists() and not os.environ.get("PULUMI_CONFIG_PASSPHRASE"):
+        PASSPHRASE_FILE.touch(mode=0o600)
+        PASSPHRASE_FILE.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        say(f"secrets passphrase generated in {PASSPHRASE_FILE} (0600): back it up, it decrypts the stack's secrets")
+
+
+def ensure_stack(stack: str, say: Callable[[str], None]) -> None:
+    run(["stack", "select", "--create", stack], say)
+
+
+def ensure_secrets(stack: str, say: Callable[[str], None]) -> None:
+    from infra.local_engine import generate_secrets, required_secret_keys
+
+    for key, value in generate_secrets(required_secret_keys(stack)).items():
+        if run(["config", "get", f"kaizenity:{key}", "--stack", stack], say, check=False).returncode == 0:
+            continue  # never overwrite an existing secret
+        # The value goes through stdin: never on a command line other users' `ps` can read.
+        run(["config", "set", "--secret", f"kaizenity:{key}", "--stack", stack], say, stdin=value)
+        say(f"generated secret kaizenity:{key}")
