@@ -274,7 +274,7 @@ def seed_values_for(
         values["codaAuthorization"] = f"Bearer {endpoints.secrets['codaApiToken']}"
     values["databaseName"] = database_name
     values.update({param: os.environ[env] for env, param in SEED_VALUES_FROM_ENV.items() if os.environ.get(env)})
-    # KAIZENITY_WORKFLOW_PARAMETERS="heartbeatSeconds=10,dispatchSeconds=5": any parameter, for a laptop or CI
+    # KAIZENITY_WORKFLOW_PARAMETERS="heartbeatUnit=seconds,heartbeatEvery=10": any parameter, for a laptop or CI
     for item in os.environ.get("KAIZENITY_WORKFLOW_PARAMETERS", "").split(","):
         if "=" in item:
             name, _, value = item.partition("=")

@@ -45,7 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a workflow parameter for seeding (workflows/parameters.yaml), e.g. heartbeatSeconds=2; repeatable",
+        help="a workflow parameter for seeding (workflows/parameters.yaml), e.g. heartbeatEvery=2; repeatable",
     )
 
 

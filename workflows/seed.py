@@ -26,7 +26,7 @@ from workflows.definitions import (
     substitute,
 )
 from workflows.n8n_api import PublicApi
-from workflows.validate import load_definitions
+from workflows.validate import WorkflowValidationError, check_resolved, load_definitions
 
 WORKFLOW_FIELDS = ("name", "nodes", "connections", "settings")
 Progress = Callable[[str], None]
@@ -88,6 +88,9 @@ def seed(
     """Converge n8n on the definitions in git; `dry_run` only reports what would change."""
     definitions = load_definitions(definitions_dir)  # raises before anything is touched
     values = resolve_values(provided)
+    problems = [p for d in definitions for p in check_resolved(d.path.name, desired_body(d, values, {}))]
+    if problems:  # still before anything is touched
+        raise WorkflowValidationError(problems)
     run = _Run(api, SeedReport(), dry_run, progress)
     credential_ids = run.converge_credentials(values, known_fingerprints or {})
     by_name: dict[str, list[dict[str, Any]]] = {}

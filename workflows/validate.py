@@ -149,3 +149,31 @@ def _check_unique(definitions: list[Definition]) -> list[str]:
                     )
                 hooks[key] = definition.path.name
     return problems
+
+
+SCHEDULE_TYPE = "n8n-nodes-base.scheduleTrigger"
+SCHEDULE_RANGES = {
+    "seconds": ("secondsInterval", 59),
+    "minutes": ("minutesInterval", 59),
+    "hours": ("hoursInterval", 23),
+}
+
+
+def check_resolved(file: str, body: dict[str, Any]) -> list[str]:
+    """Problems only visible once placeholders are filled in: schedule intervals n8n would reject at run time
+    (it activates such a workflow without complaint, then never fires it)."""
+    problems = []
+    for node in body.get("nodes") or []:
+        if node.get("type") != SCHEDULE_TYPE:
+            continue
+        for interval in (node.get("parameters") or {}).get("rule", {}).get("interval", []):
+            field = interval.get("field", "days")
+            if field in SCHEDULE_RANGES:
+                key, top = SCHEDULE_RANGES[field]
+                value = interval.get(key, 1)
+                if not isinstance(value, int) or not 1 <= value <= top:
+                    problems.append(
+                        f"{file}: node {node.get('name')!r}: field 'rule.interval.{key}': {value!r} is outside "
+                        f"1-{top} for unit {field!r} (check the parameter that fills it)"
+                    )
+    return problems

@@ -14,12 +14,23 @@ class CodaFake(FakeApi):
 
     prefix = "/apis/v1"
 
-    def __init__(self, token: str, doc_id: str = "AbCDeFGH", tables: tuple[str, ...] = ("Leads", "Tasks")) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        token: str,
+        doc_id: str = "AbCDeFGH",
+        tables: tuple[str, ...] = ("Leads", "Tasks"),
+        host: str = "127.0.0.1",
+    ) -> None:
+        super().__init__(host=host)
         self.token = token
         self.doc_id = doc_id
         self.tables = list(tables)
         self.page_size = 1
+        # Rows per table id (the "list rows" endpoint), paged `rows_page_size` at a time; a page token in
+        # `rate_limit_once` is answered 429 (Retry-After 1) the first time it is asked for.
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.rows_page_size = 2
+        self.rate_limit_once: set[str] = set()
 
     def error(self, status: int, message: str) -> Response:
         text = STATUS_MESSAGES.get(status, "Internal Server Error")
@@ -35,6 +46,9 @@ class CodaFake(FakeApi):
             return Response(200, self._doc())
         if path == f"/docs/{self.doc_id}/tables":
             return Response(200, self._tables(request))
+        table = path.removeprefix(f"/docs/{self.doc_id}/tables/").removesuffix("/rows")
+        if path.endswith("/rows") and table in self.rows:
+            return self._rows(table, request)
         return self.error(404, "The requested resource could not be located.")
 
     def _whoami(self) -> dict[str, Any]:
@@ -72,3 +86,22 @@ class CodaFake(FakeApi):
             body["nextPageToken"] = str(start + self.page_size)
             body["nextPageLink"] = f"{body['href']}?pageToken={start + self.page_size}"
         return body
+
+    def _rows(self, table: str, request: Request) -> Response:
+        token = (request.query.get("pageToken") or ["0"])[0]
+        if token in self.rate_limit_once:
+            self.rate_limit_once.discard(token)
+            response = self.error(429, "Rate limit exceeded.")
+            response.headers["Retry-After"] = "1"
+            return response
+        start = int(token)
+        rows = self.rows[table]
+        items = [
+            {"id": row["id"], "type": "row", "index": index, "name": row["id"], "values": row["values"],
+             "href": f"{self.prefix}/docs/{self.doc_id}/tables/{table}/rows/{row['id']}"}
+            for index, row in enumerate(rows[start : start + self.rows_page_size], start)
+        ]  # fmt: skip
+        body: dict[str, Any] = {"items": items, "href": f"{self.prefix}/docs/{self.doc_id}/tables/{table}/rows"}
+        if start + self.rows_page_size < len(rows):
+            body["nextPageToken"] = str(start + self.rows_page_size)
+        return Response(200, body)

@@ -79,7 +79,8 @@ class FakeApi:
 
     prefix = ""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.fault = Fault.NONE
         self.fault_count: int | None = None
         self.retry_after = 30
@@ -87,7 +88,7 @@ class FakeApi:
         self._tls = tls
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = ThreadingHTTPServer((host, 0), _handler_for(self))
         self._server.daemon_threads = True
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
@@ -112,7 +113,7 @@ class FakeApi:
         """Where the probe should point: a closed port while the REFUSED fault is on."""
         scheme = "https" if self._tls else "http"
         port = self._closed_port if self.fault is Fault.REFUSED else self.port
-        return f"{scheme}://127.0.0.1:{port}{self.prefix}"
+        return f"{scheme}://{self.host}:{port}{self.prefix}"
 
     def route(self, request: Request) -> Response:
         """The API's normal answer to a request."""

@@ -28,7 +28,7 @@ def clean_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
                 pytest.skip(f"port {port} (the new-stack template's) is in use on this machine")
     monkeypatch.setenv("KAIZENITY_STACKS_DIR", str(tmp_path / "stacks"))
     monkeypatch.setenv("KAIZENITY_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("KAIZENITY_WORKFLOW_PARAMETERS", "heartbeatSeconds=3")
+    monkeypatch.setenv("KAIZENITY_WORKFLOW_PARAMETERS", "heartbeatUnit=seconds,heartbeatEvery=3")
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no Pulumi CLI: the local engine path
     (tmp_path / "stacks").mkdir()
     yield tmp_path
