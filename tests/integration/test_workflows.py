@@ -277,3 +277,19 @@ def test_coda_sync_pages_through_a_429_and_upserts_every_row_once(
         finally:
             api.set_active(sync["id"], False)
             reseed(kaizenity_stack)
+
+
+def test_analytics_rollup_aggregates_events_per_day(kaizenity_stack: LocalEndpoints) -> None:
+    assert kaizenity_stack.database_url
+    with psycopg.connect(kaizenity_stack.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO analytics.events (name, occurred_at) "
+            "SELECT 'rollup.test', now() - interval '1 hour' FROM generate_series(1, 7)"
+        )
+    reseed(kaizenity_stack, {"rollupUnit": "seconds", "rollupEvery": "3"})
+    try:
+        count = "SELECT events FROM analytics.daily_aggregates WHERE name = 'rollup.test'"
+        rows = wait_until(lambda: query(kaizenity_stack, count), 30, "the daily aggregate")
+        assert sum(r[0] for r in rows) == 7
+    finally:
+        reseed(kaizenity_stack)
