@@ -31,6 +31,15 @@ def _prefix(stack: str, local: bool | None, prefix: str | None) -> str:
     return str(load_stack_config(stack).values.get("namePrefix") or f"kaizenity-{stack}")
 
 
+def _target(stack: str, local: bool | None, prefix: str | None) -> tuple[Any, Any]:
+    """The Docker client and the environment's data containers."""
+    from backups.target import find_target
+    from infra.local_stack import docker_client
+
+    client = docker_client()
+    return client, find_target(client, _prefix(stack, local, prefix))
+
+
 target_options = [
     click.option("--stack", "-s", default="dev", show_default=True, help="Stack whose environment to use."),
     click.option("--local/--pulumi", "local", default=None, help="The local engine's environment, or Pulumi's."),
@@ -61,12 +70,9 @@ def _with_target(func: F) -> F:
 def backup(stack: str, local: bool | None, prefix: str | None, root: Path, keep: int) -> None:
     """Dump both databases and n8n's encryption key into a checksummed backup directory."""
     from backups.backup import create_backup
-    from backups.target import find_target
-    from infra.local_stack import docker_client
 
     try:
-        client = docker_client()
-        target = find_target(client, _prefix(stack, local, prefix))
+        client, target = _target(stack, local, prefix)
         path = create_backup(client, target, root, retention=keep, progress=_progress)
     except Exception as exc:
         raise click.ClickException(str(exc)) from None
@@ -80,12 +86,9 @@ def backup(stack: str, local: bool | None, prefix: str | None, root: Path, keep:
 def restore(stack: str, local: bool | None, prefix: str | None, directory: Path, force: bool) -> None:
     """Restore a backup directory into an environment, verifying it before and after."""
     from backups.restore import restore_backup
-    from backups.target import find_target
-    from infra.local_stack import docker_client
 
     try:
-        client = docker_client()
-        target = find_target(client, _prefix(stack, local, prefix))
+        client, target = _target(stack, local, prefix)
         report = restore_backup(client, target, directory, force=force, progress=_progress)
     except Exception as exc:
         raise click.ClickException(str(exc)) from None

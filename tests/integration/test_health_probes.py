@@ -120,24 +120,16 @@ def test_schema_behind_is_reported_with_the_pending_count(kaizenity_stack: Local
     assert pending == len(load_migrations()) - 2
 
 
-def test_paused_database_costs_one_timeout(kaizenity_stack: LocalEndpoints, container: Any) -> None:
-    postgres = container("postgres")
-    postgres.pause()
+@pytest.mark.parametrize("service", ["postgres", "n8n"])
+def test_a_paused_dependency_is_critical_within_one_timeout(
+    kaizenity_stack: LocalEndpoints, container: Any, service: str
+) -> None:
+    paused = container(service)
+    paused.pause()
     try:
-        report, elapsed = probe(kaizenity_stack, "database")
+        report, elapsed = probe(kaizenity_stack, "database" if service == "postgres" else service)
     finally:
-        postgres.unpause()
-    assert report.results[0].status is Status.CRITICAL
-    assert elapsed < TIMEOUT + 1
-
-
-def test_paused_n8n_is_critical_within_its_timeout(kaizenity_stack: LocalEndpoints, container: Any) -> None:
-    n8n = container("n8n")
-    n8n.pause()
-    try:
-        report, elapsed = probe(kaizenity_stack, "n8n")
-    finally:
-        n8n.unpause()
+        paused.unpause()
     assert report.results[0].status is Status.CRITICAL
     assert elapsed < TIMEOUT + 1
 
