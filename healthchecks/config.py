@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from healthchecks import coda, database, gateway, n8n, slack, telegram, whatsapp
-from healthchecks.heartbeat import DEFAULT_QUERY, sql_heartbeat
-from healthchecks.migrations import default_status_fn
+from healthchecks.heartbeat import HeartbeatSource, sql_heartbeat
+from healthchecks.migrations import DEFAULT_DIR
 from healthchecks.plan import NotConfigured, Plan, Planned
 from healthchecks.redaction import Redactor
 
@@ -32,7 +32,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "KAIZENITY_N8N_URL": ("n8n", "url"),
     "KAIZENITY_N8N_API_KEY": ("n8n", "api_key"),
     "KAIZENITY_N8N_SEED_WORKFLOWS": ("n8n", "seed_workflows"),
-    "KAIZENITY_N8N_HEARTBEAT_QUERY": ("n8n", "heartbeat_query"),
+    "KAIZENITY_N8N_HEARTBEAT_SOURCE": ("n8n", "heartbeat_source"),
     "KAIZENITY_GATEWAY_URL": ("gateway", "url"),
     "KAIZENITY_GATEWAY_TLS_WARNING_DAYS": ("gateway", "tls_warning_days"),
     "KAIZENITY_GATEWAY_TLS_CRITICAL_DAYS": ("gateway", "tls_critical_days"),
@@ -247,7 +247,7 @@ def _database(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]
         long_transaction_critical_seconds=s.real("long_transaction_critical_seconds", 1800.0),
         size_warning_bytes=s.number("size_warning_bytes", None),
         size_critical_bytes=s.number("size_critical_bytes", None),
-        migration_status=default_status_fn(),
+        migrations_dir=Path(s.text("migrations_dir") or DEFAULT_DIR),
     )
     return Planned("database", database.probe, target)
 
@@ -272,15 +272,14 @@ def _n8n(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> 
     return Planned("n8n", n8n.probe, target)
 
 
-def _heartbeat(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> n8n.HeartbeatSource | None:
+def _heartbeat(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> HeartbeatSource | None:
     if s.flag("heartbeat", True) is False:
         return None
     dsn = s.text("heartbeat_database_url") or _raw(data, "database", "url")
     if not dsn:
         _skip(skipped, "n8n.heartbeat", ("KAIZENITY_DATABASE_URL / database.url",), "the heartbeat table's database")
         return None
-    timeout = s.real("timeout", DEFAULT_TIMEOUT)
-    return sql_heartbeat(dsn, s.text("heartbeat_query", DEFAULT_QUERY) or DEFAULT_QUERY, timeout)
+    return sql_heartbeat(dsn, s.text("heartbeat_source"))
 
 
 def _gateway(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:

@@ -5,6 +5,6 @@ APIs document them (bodies, status codes, headers), and a switch into every faul
 hang, refused connection, 401/403/404, 429 with Retry-After, 500/502, malformed JSON, wrong content type.
 """
 
-from tests.fakes.server import Fault, FakeApi, Response
+from tests.fakes.server import FakeApi, Fault, Response
 
 __all__ = ["FakeApi", "Fault", "Response"]

@@ -162,7 +162,7 @@ def _handler_for(api: FakeApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: tests assert on behaviour, not on access logs."""
 
         def _serve(self) -> None:
@@ -189,6 +189,6 @@ def _handler_for(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = _serve  # noqa: N815 - http.server's naming
+        do_GET = do_POST = _serve
 
     return Handler

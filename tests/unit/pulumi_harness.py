@@ -92,9 +92,7 @@ class _RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
         return response
 
 
-def stack_config(
-    stack: str, overrides: dict[str, Any] | None = None, with_secrets: bool = True
-) -> dict[str, Any]:
+def stack_config(stack: str, overrides: dict[str, Any] | None = None, with_secrets: bool = True) -> dict[str, Any]:
     """A stack file's `kaizenity:` config plus test secrets (what `pulumi config set --secret` would add)."""
     config = dict(load_stack_config(stack).values)
     if with_secrets:

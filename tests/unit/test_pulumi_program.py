@@ -116,9 +116,7 @@ def test_containers_use_the_image_id_of_a_kept_remote_image(stack: str) -> None:
     assert all(image.inputs["keepLocally"] is True for image in images.values())
     for spec in model(stack).services:
         container = result.containers()[spec.container_name]
-        assert container.inputs["image"].startswith("sha256:"), (
-            "the image id, not the name (forces recreation)"
-        )
+        assert container.inputs["image"].startswith("sha256:"), "the image id, not the name (forces recreation)"
         assert images[spec.image].urn in container.dependencies
 
 
@@ -147,24 +145,17 @@ def test_secrets_are_secret_and_appear_nowhere_else(stack: str) -> None:
 
 def test_secret_values_reach_the_containers_that_need_them() -> None:
     containers = rendered("prod").containers()
-    assert (
-        env_of(containers["kaizenity-prod-postgres"])["POSTGRES_PASSWORD"] == TEST_SECRETS["postgresPassword"]
-    )
+    assert env_of(containers["kaizenity-prod-postgres"])["POSTGRES_PASSWORD"] == TEST_SECRETS["postgresPassword"]
     n8n_env = env_of(containers["kaizenity-prod-n8n"])
     assert n8n_env["N8N_ENCRYPTION_KEY"] == TEST_SECRETS["n8nEncryptionKey"]
-    assert (
-        env_of(containers["kaizenity-prod-n8n-worker-2"])["N8N_ENCRYPTION_KEY"]
-        == TEST_SECRETS["n8nEncryptionKey"]
-    )
+    assert env_of(containers["kaizenity-prod-n8n-worker-2"])["N8N_ENCRYPTION_KEY"] == TEST_SECRETS["n8nEncryptionKey"]
     gateway_hash = env_of(containers["kaizenity-prod-gateway"])["GATEWAY_EDITOR_PASSWORD_HASH"]
     assert gateway_hash != TEST_SECRETS["gatewayEditorPassword"]
     assert len(gateway_hash) == 80
 
 
 def ports_of(container: Registered) -> list[tuple[str, int, int]]:
-    return sorted(
-        (p["ip"], int(p["internal"]), int(p["external"])) for p in container.inputs.get("ports", [])
-    )
+    return sorted((p["ip"], int(p["internal"]), int(p["external"])) for p in container.inputs.get("ports", []))
 
 
 @pytest.mark.parametrize(
@@ -204,15 +195,11 @@ def test_one_private_network_with_service_aliases(stack: str) -> None:
     assert network.inputs["driver"] == "bridge"
     for spec in model(stack).services:
         container = result.containers()[spec.container_name]
-        assert container.inputs["networksAdvanced"] == [
-            {"name": f"kaizenity-{stack}-net", "aliases": [spec.name]}
-        ]
+        assert container.inputs["networksAdvanced"] == [{"name": f"kaizenity-{stack}-net", "aliases": [spec.name]}]
         assert network.urn in container.dependencies
 
 
-@pytest.mark.parametrize(
-    ("stack", "protected"), [("dev", False), ("ci", False), ("staging", True), ("prod", True)]
-)
+@pytest.mark.parametrize(("stack", "protected"), [("dev", False), ("ci", False), ("staging", True), ("prod", True)])
 def test_named_volumes_mounted_and_protected_where_data_matters(stack: str, protected: bool) -> None:
     result = rendered(stack)
     volumes = {r.inputs["name"]: r for r in result.of_type("docker:index/volume:Volume")}

@@ -122,9 +122,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
 
 
 @pytest.mark.parametrize(("label", "config", "key", "text"), CASES, ids=[c[0] for c in CASES])
-def test_invalid_setting_names_key_cause_and_example(
-    label: str, config: dict[str, Any], key: str, text: str
-) -> None:
+def test_invalid_setting_names_key_cause_and_example(label: str, config: dict[str, Any], key: str, text: str) -> None:
     found = problems({**TEST_SECRETS, **config})
     matching = [p for p in found if key in p and text in p]
     assert matching, f"{label}: expected a problem with {key!r} and {text!r}, got {found}"
@@ -132,9 +130,7 @@ def test_invalid_setting_names_key_cause_and_example(
 
 def test_field_problems_carry_a_valid_example() -> None:
     found = problems({**TEST_SECRETS, "gateway": {"httpPort": 0}})
-    assert found == [
-        "kaizenity:gateway.httpPort: Input should be greater than or equal to 1 (got 0) (example: 80)"
-    ]
+    assert found == ["kaizenity:gateway.httpPort: Input should be greater than or equal to 1 (got 0) (example: 80)"]
 
 
 def test_every_problem_is_reported_in_one_run() -> None:
