@@ -30,7 +30,13 @@ UNKNOWN_EXIT = 3
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="KAIZENITY_HEALTH_CONFIG",
-    help="YAML file with targets and secrets; environment variables override it.",
+    help="YAML file with targets and secrets (overrides --stack; environment variables override both).",
+)
+@click.option(
+    "--stack",
+    metavar="NAME",
+    envvar="KAIZENITY_STACK",
+    help="Read targets from this stack: a local environment's prefix, else `pulumi stack output NAME`.",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--only", multiple=True, metavar="PROBE", help=f"Run only these ({', '.join(PROBE_NAMES)}).")
@@ -44,6 +50,7 @@ UNKNOWN_EXIT = 3
 )
 def health(  # noqa: PLR0917 - click passes every option positionally by name
     config_path: Path | None,
+    stack: str | None,
     fmt: str,
     only: tuple[str, ...],
     skip: tuple[str, ...],
@@ -56,7 +63,7 @@ def health(  # noqa: PLR0917 - click passes every option positionally by name
     Exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Probes without settings are listed as not
     configured and do not fail the run. See docs/runbook.md for every failure and its fix.
     """
-    plan = _plan(config_path, _names(only), _names(skip), timeout)
+    plan = _plan(config_path, stack, _names(only), _names(skip), timeout)
     color = fmt == "table" and output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     code = _run_once(plan, fmt, color, output, clear=bool(watch and color))
     while watch:
@@ -76,12 +83,14 @@ def _names(values: tuple[str, ...]) -> list[str]:
     return names
 
 
-def _plan(config_path: Path | None, only: list[str], skip: list[str], timeout: float | None) -> Plan:
+def _plan(config_path: Path | None, stack: str | None, only: list[str], skip: list[str], timeout: float | None) -> Plan:
     from healthchecks.config import ConfigError, build_plan, load_settings
     from healthchecks.redaction import guard_loggers
+    from healthchecks.targets import settings_from_stack
 
     try:
-        plan = build_plan(load_settings(config_path, os.environ)).select(only, skip)
+        stack_settings = settings_from_stack(stack, os.environ) if stack else None
+        plan = build_plan(load_settings(config_path, os.environ, stack_settings)).select(only, skip)
     except ConfigError as exc:
         _fail(str(exc))
     guard_loggers(plan.redactor)

@@ -68,9 +68,11 @@ class ConfigError(ValueError):
         super().__init__(f"{len(problems)} problem(s) in the health-check settings:\n{lines}")
 
 
-def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> dict[str, Any]:
-    """The YAML file's settings (if any) overlaid with the environment's (the environment wins)."""
-    base = _load_yaml(Path(path)) if path else {}
+def load_settings(
+    path: str | os.PathLike[str] | None, environ: Mapping[str, str], stack: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Stack outputs, overlaid by the YAML file (if any), overlaid by the environment (which wins)."""
+    base = merge(stack or {}, _load_yaml(Path(path)) if path else {})
     return merge(base, settings_from_env(environ))
 
 
