@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -64,7 +65,7 @@ def health(  # noqa: PLR0917 - click passes every option positionally by name
     configured and do not fail the run. See docs/runbook.md for every failure and its fix.
     """
     plan = _plan(config_path, stack, _names(only), _names(skip), timeout)
-    color = fmt == "table" and output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    color = fmt == "table" and output is None and use_color(sys.stdout, os.environ)
     code = _run_once(plan, fmt, color, output, clear=bool(watch and color))
     while watch:
         try:
@@ -73,6 +74,11 @@ def health(  # noqa: PLR0917 - click passes every option positionally by name
         except KeyboardInterrupt:
             break
     raise SystemExit(code)
+
+
+def use_color(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set to anything non-empty (no-color.org)."""
+    return stream.isatty() and not environ.get("NO_COLOR")
 
 
 def _names(values: tuple[str, ...]) -> list[str]:

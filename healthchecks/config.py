@@ -201,6 +201,8 @@ def build_plan(data: Mapping[str, Any]) -> Plan:
     Raises :class:`ConfigError` (listing every problem) when present settings are unusable.
     """
     defaults = _Section("defaults", _mapping(data, "defaults"))
+    for key, default in (("timeout", DEFAULT_TIMEOUT), ("retries", DEFAULT_RETRIES)):
+        defaults.real(key, default)  # validated even when no probe is configured
     planned: list[Planned[Any]] = []
     skipped: list[NotConfigured] = []
     problems: list[str] = []
@@ -214,7 +216,7 @@ def build_plan(data: Mapping[str, Any]) -> Plan:
         if item is not None:
             planned.append(_with_budget(item, section, defaults))
         problems += section.problems
-    problems += defaults.problems
+    problems += list(dict.fromkeys(defaults.problems))
     if problems:
         raise ConfigError(problems)
     return Plan(tuple(planned), tuple(skipped), collect_secrets(data))

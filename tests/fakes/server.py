@@ -9,7 +9,7 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 HANG_SECONDS = 30.0
@@ -91,10 +91,10 @@ class FakeApi:
         self._server.daemon_threads = True
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._closed_port = _closed_port()
 
-    def __enter__(self) -> FakeApi:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
