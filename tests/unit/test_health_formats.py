@@ -47,7 +47,9 @@ def test_prometheus_output_parses_with_prometheus_client() -> None:
     text = render(REPORT, "prometheus", Redactor())
     families = {family.name: family for family in text_string_to_metric_families(text)}
     success = {sample.labels["probe"]: sample.value for sample in families["probe_success"].samples}
-    assert success == {"gateway": 0.0, "database": 1.0}
+    assert success == {"gateway": 1.0, "database": 1.0}, "a WARNING is not an outage"
+    status = {sample.labels["probe"]: sample.value for sample in families["kaizenity_probe_status"].samples}
+    assert status == {"gateway": 1.0, "database": 0.0}
     configured = {sample.labels["probe"]: sample.value for sample in families["kaizenity_probe_configured"].samples}
     assert configured["slack"] == 0.0
     ratio = families["kaizenity_probe_connections_used_percent_ratio"].samples[0].value
