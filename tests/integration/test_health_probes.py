@@ -7,7 +7,9 @@ read are created here with the shapes issue 4 will give them, in a private migra
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ import docker
 import httpx
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from healthchecks import database, gateway, n8n
 from healthchecks.context import ProbeContext
@@ -26,6 +29,7 @@ from healthchecks.heartbeat import sql_heartbeat
 from healthchecks.redaction import Redactor
 from healthchecks.result import ProbeResult, Status
 from infra.local_engine import LocalEndpoints
+from kaizenity.cli import main
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 3.0
@@ -179,3 +183,28 @@ def test_stale_heartbeat_is_reported(kaizenity_stack: LocalEndpoints, migrations
     result = n8n.probe(target, ctx(kaizenity_stack))
     assert result.status is Status.CRITICAL
     assert "last heartbeat 120" in result.summary
+
+
+def test_cli_with_stack_state_runs_everything_in_parallel(
+    kaizenity_stack: LocalEndpoints, migrations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kaizenity health --stack PREFIX` finds every target in the state file; no secret reaches the output."""
+    (tmp_path / f"{kaizenity_stack.prefix}.json").write_text(json.dumps(dataclasses.asdict(kaizenity_stack)))
+    config = tmp_path / "health.yaml"
+    config.write_text(f"database:\n  migrations_dir: {migrations}\n")
+    monkeypatch.setenv("KAIZENITY_STATE_DIR", str(tmp_path))
+    for name in ("KAIZENITY_DATABASE_URL", "KAIZENITY_N8N_URL", "KAIZENITY_GATEWAY_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for fmt in ("json", "table", "nagios", "prometheus"):
+        result = CliRunner().invoke(main, ["health", "--stack", kaizenity_stack.prefix, "--config", str(config),
+                                           "--format", fmt, "--only", "database,n8n,gateway"])  # fmt: skip
+        for secret in kaizenity_stack.secrets.values():
+            assert secret not in result.output
+        if fmt == "json":
+            document = json.loads(result.output)
+            assert {probe["probe"]: probe["status"] for probe in document["probes"]} == {
+                "database": "OK",
+                "n8n": "OK",
+                "gateway": "OK",
+            }, result.output
+            assert result.exit_code == 0
