@@ -23,6 +23,7 @@ class N8nFake(FakeApi):
         self.ready = True
         self.metrics = True
         self.upstream_down = False
+        self.webhook_route = True  # False: the gateway has no /webhook/* route (its own empty 404)
         self.workflows: list[dict[str, Any]] = [
             {"id": "hb00000000000001", "name": "Heartbeat", "active": True},
             {"id": "tg00000000000001", "name": "Telegram intake", "active": True},
@@ -52,6 +53,8 @@ class N8nFake(FakeApi):
     def _public(self, path: str) -> Response | None:
         """Routes the gateway passes without credentials: webhooks and health."""
         if path.startswith("/webhook/"):
+            if not self.webhook_route:
+                return Response(404, "", "text/plain")
             return self.error(404, "The requested webhook is not registered.")
         if path == "/healthz":
             return Response(200, {"status": "ok"})

@@ -164,6 +164,14 @@ def test_gateway_without_n8n_behind_it() -> None:
     assert "webhook route does not reach n8n (HTTP 502" in result.summary
 
 
+def test_gateway_404_not_from_n8n_is_a_warning() -> None:
+    with N8nFake(API_KEY, gateway=True) as fake:
+        fake.webhook_route = False
+        result = gateway.probe(_gateway(fake), ctx())
+    assert result.status is Status.WARNING
+    assert "not with n8n's" in result.summary
+
+
 def test_gateway_unreachable() -> None:
     with N8nFake(API_KEY, gateway=True) as fake:
         fake.fault = Fault.REFUSED
