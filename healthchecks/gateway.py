@@ -145,9 +145,10 @@ def _check_webhook_route(
         builder.add(
             "webhooks",
             Status.WARNING,
-            "webhook route answered 404, but not with n8n's 'webhook is not registered' answer",
-            "The gateway may have no /webhook/* route to n8n: check the rendered Caddyfile and `docker logs` of "
-            "the gateway; `curl` a known production webhook through the gateway.",
+            f"webhook route answered 404 ({reply.headers.get('content-type') or 'no content type'}), not n8n's "
+            "'webhook is not registered' JSON",
+            "Either n8n has not registered its webhooks yet (the first ~10 s after a start: re-run), or the "
+            "gateway has no /webhook/* route to n8n: check the rendered Caddyfile and `docker logs` of the gateway.",
         )
     else:
         builder.add("webhooks", Status.OK, f"webhook route reaches n8n (HTTP {code})")

@@ -102,7 +102,8 @@ def _wait_ready(endpoints: LocalEndpoints, seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{endpoints.n8n_url}/healthz/readiness", timeout=2).status_code == 200:
+            webhook = httpx.get(f"{endpoints.n8n_url}/webhook/kaizenity-healthcheck", timeout=2)
+            if "is not registered" in webhook.text:  # readiness comes before webhooks: wait for those
                 return
         except httpx.HTTPError:
             pass

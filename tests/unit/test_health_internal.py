@@ -169,7 +169,7 @@ def test_gateway_404_not_from_n8n_is_a_warning() -> None:
         fake.webhook_route = False
         result = gateway.probe(_gateway(fake), ctx())
     assert result.status is Status.WARNING
-    assert "not with n8n's" in result.summary
+    assert "not n8n's" in result.summary
 
 
 def test_gateway_unreachable() -> None:
