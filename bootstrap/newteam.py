@@ -169,10 +169,10 @@ def _health(stack: str, say: Say) -> str:
     from healthchecks.formats import render
     from healthchecks.result import Status
     from healthchecks.runner import run
-    from healthchecks.stack_targets import targets_for
+    from healthchecks.targets import settings_from_stack
 
     deadline = time.monotonic() + float(os.environ.get("KAIZENITY_BOOTSTRAP_HEALTH_WAIT", HEALTH_WAIT_S))
-    plan = build_plan(targets_for(stack)).select(["database", "n8n", "gateway"], [])
+    plan = build_plan(settings_from_stack(stack)).select(["database", "n8n", "gateway"], [])
     while True:
         report = run(plan)
         if report.status in {Status.OK, Status.WARNING} or time.monotonic() > deadline:

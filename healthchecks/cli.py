@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -30,12 +31,13 @@ UNKNOWN_EXIT = 3
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="KAIZENITY_HEALTH_CONFIG",
-    help="YAML file with targets and secrets; environment variables override it.",
+    help="YAML file with targets and secrets (overrides --stack; environment variables override both).",
 )
 @click.option(
     "--stack",
-    "-s",
-    help="Read targets from this stack's environment (local engine state, else `pulumi stack output`).",
+    metavar="NAME",
+    envvar="KAIZENITY_STACK",
+    help="Read targets from this stack: a local environment's prefix, else `pulumi stack output NAME`.",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--only", multiple=True, metavar="PROBE", help=f"Run only these ({', '.join(PROBE_NAMES)}).")
@@ -62,8 +64,8 @@ def health(  # noqa: PLR0917 - click passes every option positionally by name
     Exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Probes without settings are listed as not
     configured and do not fail the run. See docs/runbook.md for every failure and its fix.
     """
-    plan = _plan(config_path, _names(only), _names(skip), timeout, stack)
-    color = fmt == "table" and output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    plan = _plan(config_path, stack, _names(only), _names(skip), timeout)
+    color = fmt == "table" and output is None and use_color(sys.stdout, os.environ)
     code = _run_once(plan, fmt, color, output, clear=bool(watch and color))
     while watch:
         try:
@@ -74,6 +76,11 @@ def health(  # noqa: PLR0917 - click passes every option positionally by name
     raise SystemExit(code)
 
 
+def use_color(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set to anything non-empty (no-color.org)."""
+    return stream.isatty() and not environ.get("NO_COLOR")
+
+
 def _names(values: tuple[str, ...]) -> list[str]:
     names = [name.strip() for value in values for name in value.split(",") if name.strip()]
     unknown = [name for name in names if name.split(".")[0] not in PROBE_NAMES]
@@ -82,17 +89,15 @@ def _names(values: tuple[str, ...]) -> list[str]:
     return names
 
 
-def _plan(config_path: Path | None, only: list[str], skip: list[str], timeout: float | None, stack: str | None) -> Plan:
-    from healthchecks.config import ConfigError, build_plan, load_settings, merge
+def _plan(config_path: Path | None, stack: str | None, only: list[str], skip: list[str], timeout: float | None) -> Plan:
+    from healthchecks.config import ConfigError, build_plan, load_settings
     from healthchecks.redaction import guard_loggers
-    from healthchecks.stack_targets import StackTargetsError, targets_for
+    from healthchecks.targets import settings_from_stack
 
     try:
-        settings = load_settings(config_path, os.environ)
-        if stack:
-            settings = merge(targets_for(stack), settings)
-        plan = build_plan(settings).select(only, skip)
-    except (ConfigError, StackTargetsError) as exc:
+        stack_settings = settings_from_stack(stack, os.environ) if stack else None
+        plan = build_plan(load_settings(config_path, os.environ, stack_settings)).select(only, skip)
+    except ConfigError as exc:
         _fail(str(exc))
     guard_loggers(plan.redactor)
     return plan.with_timeout(timeout) if timeout else plan

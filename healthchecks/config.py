@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from healthchecks import coda, database, gateway, n8n, slack, telegram, whatsapp
-from healthchecks.heartbeat import DEFAULT_QUERY, sql_heartbeat
-from healthchecks.migrations import default_status_fn
+from healthchecks.heartbeat import HeartbeatSource, sql_heartbeat
+from healthchecks.migrations import DEFAULT_DIR
 from healthchecks.plan import NotConfigured, Plan, Planned
 from healthchecks.redaction import Redactor
 
@@ -32,7 +32,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "KAIZENITY_N8N_URL": ("n8n", "url"),
     "KAIZENITY_N8N_API_KEY": ("n8n", "api_key"),
     "KAIZENITY_N8N_SEED_WORKFLOWS": ("n8n", "seed_workflows"),
-    "KAIZENITY_N8N_HEARTBEAT_QUERY": ("n8n", "heartbeat_query"),
+    "KAIZENITY_N8N_HEARTBEAT_SOURCE": ("n8n", "heartbeat_source"),
     "KAIZENITY_GATEWAY_URL": ("gateway", "url"),
     "KAIZENITY_GATEWAY_TLS_WARNING_DAYS": ("gateway", "tls_warning_days"),
     "KAIZENITY_GATEWAY_TLS_CRITICAL_DAYS": ("gateway", "tls_critical_days"),
@@ -68,9 +68,11 @@ class ConfigError(ValueError):
         super().__init__(f"{len(problems)} problem(s) in the health-check settings:\n{lines}")
 
 
-def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> dict[str, Any]:
-    """The YAML file's settings (if any) overlaid with the environment's (the environment wins)."""
-    base = _load_yaml(Path(path)) if path else {}
+def load_settings(
+    path: str | os.PathLike[str] | None, environ: Mapping[str, str], stack: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Stack outputs, overlaid by the YAML file (if any), overlaid by the environment (which wins)."""
+    base = merge(stack or {}, _load_yaml(Path(path)) if path else {})
     return merge(base, settings_from_env(environ))
 
 
@@ -199,6 +201,8 @@ def build_plan(data: Mapping[str, Any]) -> Plan:
     Raises :class:`ConfigError` (listing every problem) when present settings are unusable.
     """
     defaults = _Section("defaults", _mapping(data, "defaults"))
+    for key, default in (("timeout", DEFAULT_TIMEOUT), ("retries", DEFAULT_RETRIES)):
+        defaults.real(key, default)  # validated even when no probe is configured
     planned: list[Planned[Any]] = []
     skipped: list[NotConfigured] = []
     problems: list[str] = []
@@ -212,7 +216,7 @@ def build_plan(data: Mapping[str, Any]) -> Plan:
         if item is not None:
             planned.append(_with_budget(item, section, defaults))
         problems += section.problems
-    problems += defaults.problems
+    problems += list(dict.fromkeys(defaults.problems))
     if problems:
         raise ConfigError(problems)
     return Plan(tuple(planned), tuple(skipped), collect_secrets(data))
@@ -247,7 +251,7 @@ def _database(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]
         long_transaction_critical_seconds=s.real("long_transaction_critical_seconds", 1800.0),
         size_warning_bytes=s.number("size_warning_bytes", None),
         size_critical_bytes=s.number("size_critical_bytes", None),
-        migration_status=default_status_fn(),
+        migrations_dir=Path(s.text("migrations_dir") or DEFAULT_DIR),
     )
     return Planned("database", database.probe, target)
 
@@ -289,15 +293,14 @@ def declared_active_workflows() -> tuple[str, ...]:
     return tuple(names)
 
 
-def _heartbeat(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> n8n.HeartbeatSource | None:
+def _heartbeat(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> HeartbeatSource | None:
     if s.flag("heartbeat", True) is False:
         return None
     dsn = s.text("heartbeat_database_url") or _raw(data, "database", "url")
     if not dsn:
         _skip(skipped, "n8n.heartbeat", ("KAIZENITY_DATABASE_URL / database.url",), "the heartbeat table's database")
         return None
-    timeout = s.real("timeout", DEFAULT_TIMEOUT)
-    return sql_heartbeat(dsn, s.text("heartbeat_query", DEFAULT_QUERY) or DEFAULT_QUERY, timeout)
+    return sql_heartbeat(dsn, s.text("heartbeat_source"))
 
 
 def _gateway(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:

@@ -8,12 +8,13 @@ catalog cannot hang the check. The schema verdict comes from the migration runne
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from healthchecks.context import ProbeContext
-from healthchecks.migrations import MigrationStatusFn
+from healthchecks.migrations import DEFAULT_DIR, migration_state
 from healthchecks.problems import Problem
 from healthchecks.result import Measurement, ProbeResult, ResultBuilder, Status, Unit
 
@@ -31,7 +32,7 @@ class DatabaseTarget:
     long_transaction_critical_seconds: float = 1800.0
     size_warning_bytes: float | None = None
     size_critical_bytes: float | None = None
-    migration_status: MigrationStatusFn | None = None
+    migrations_dir: Path = DEFAULT_DIR
 
 
 def probe(target: DatabaseTarget, ctx: ProbeContext) -> ProbeResult:
@@ -93,26 +94,23 @@ def _scalar(conn: psycopg.Connection[Any], sql: str) -> Any:
 def _check_schema(
     conn: psycopg.Connection[Any], target: DatabaseTarget, ctx: ProbeContext, builder: ResultBuilder
 ) -> None:
-    if target.migration_status is None:
+    try:
+        state = migration_state(conn, target.migrations_dir)
+    except (psycopg.Error, OSError) as exc:
         builder.add(
             "schema",
             Status.UNKNOWN,
-            "schema NOT CHECKED: the migration runner (bootstrap.runner) is not installed in this build",
-            "Check by hand with `kaizenity db status`; install a build that includes bootstrap.runner.",
+            f"schema not checked: {ctx.redactor.exception(exc)}",
+            "Check by hand with `kaizenity db status`; database.migrations_dir must point at bootstrap/migrations.",
         )
         return
-    try:
-        state = target.migration_status(conn)
-    except (psycopg.Error, TypeError, ValueError) as exc:
-        builder.add("schema", Status.UNKNOWN, f"schema not checked: {ctx.redactor.exception(exc)}")
-        return
-    builder.measure(Measurement("migrations_pending", state.pending, Unit.COUNT, critical=0.5, minimum=0))
-    builder.measure(Measurement("migrations_drifted", state.drifted, Unit.COUNT, critical=0.5, minimum=0))
+    builder.measure(Measurement("migrations_pending", len(state.pending), Unit.COUNT, critical=0.5, minimum=0))
+    builder.measure(Measurement("migrations_drifted", len(state.drifted), Unit.COUNT, critical=0.5, minimum=0))
     if state.drifted:
         builder.add(
             "schema",
             Status.CRITICAL,
-            f"{state.drifted} applied migration(s) changed since they ran (checksum drift)",
+            f"applied migration(s) changed since they ran (checksum drift): {', '.join(state.drifted)}",
             "Someone edited an applied migration file: restore it from git (`kaizenity db verify` names it); "
             "never edit applied migrations, add a new one.",
         )
@@ -120,10 +118,17 @@ def _check_schema(
         builder.add(
             "schema",
             Status.CRITICAL,
-            f"{state.pending} migration(s) pending",
+            f"schema behind: {len(state.pending)} migration(s) pending ({', '.join(state.pending[:3])})",
             "Run `kaizenity db migrate` (it takes an advisory lock; safe to re-run).",
         )
-    if not state.pending and not state.drifted:
+    if state.ahead:
+        builder.add(
+            "schema",
+            Status.WARNING,
+            f"database has migration(s) this build does not know: {', '.join(state.ahead)}",
+            "A newer release migrated this database: run the health check from that release, or roll forward.",
+        )
+    if not (state.pending or state.drifted or state.ahead):
         builder.add("schema", Status.OK, f"schema at latest migration {state.latest or ''}".rstrip())
 
 

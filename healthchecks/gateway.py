@@ -141,8 +141,23 @@ def _check_webhook_route(
             f"webhook route demands credentials (HTTP {code}): Telegram and other senders are refused",
             "The Caddyfile's public paths (/webhook/*) must bypass basic auth: re-render the gateway config.",
         )
+    elif code == 404 and not _from_n8n(reply):
+        builder.add(
+            "webhooks",
+            Status.WARNING,
+            f"webhook route answered 404 ({reply.headers.get('content-type') or 'no content type'}), not n8n's "
+            "'webhook is not registered' JSON",
+            "Either n8n has not registered its webhooks yet (the first ~10 s after a start: re-run), or the "
+            "gateway has no /webhook/* route to n8n: check the rendered Caddyfile and `docker logs` of the gateway.",
+        )
     else:
         builder.add("webhooks", Status.OK, f"webhook route reaches n8n (HTTP {code})")
+
+
+def _from_n8n(reply: Reply) -> bool:
+    """n8n answers an unknown webhook with JSON naming the webhook; Caddy's own 404 is an empty body."""
+    body = reply.body if isinstance(reply.body, dict) else {}
+    return "webhook" in str(body.get("message", "")).lower()
 
 
 def _check_editor_locked(

@@ -1,38 +1,87 @@
-"""The schema check's interface: how many migrations are pending or drifted, from the migration runner.
+"""Is the schema at the latest migration, and are the applied files unchanged?
 
-The runner (``bootstrap.runner``) owns the history table and the checksums; the probe does not re-implement
-them, it reads the runner's plan (the same one `kaizenity db status` prints) on the probe's own connection.
+Everything the health probe assumes about the migration runner (issue 4) lives here, so adapting to its
+final shape touches one module: the history table ``kaizenity_meta.schema_migrations(version text, name
+text, checksum text, applied_at timestamptz)`` and files ``bootstrap/migrations/<version>_<name>.sql``
+whose checksum is the SHA-256 hex digest of their bytes. The probe only compares; it never migrates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+HISTORY_TABLE = "kaizenity_meta.schema_migrations"
+HISTORY_QUERY = f"SELECT version::text, checksum FROM {HISTORY_TABLE}"
+HISTORY_EXISTS_QUERY = f"SELECT to_regclass('{HISTORY_TABLE}') IS NOT NULL"
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "bootstrap" / "migrations"
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """One migration file as the runner identifies it: version, name and SHA-256 of its contents."""
+
+    version: str
+    name: str
+    checksum: str
 
 
 @dataclass(frozen=True)
 class MigrationState:
-    """Pending = files not yet applied; drifted = applied files whose checksum no longer matches."""
+    """Pending = files not applied; drifted = applied files changed since; ahead = applied, no file here."""
 
-    pending: int
-    drifted: int
-    latest: str | None = None
-
-
-MigrationStatusFn = Callable[[Any], MigrationState]  # called with an open psycopg connection
+    pending: tuple[str, ...]
+    drifted: tuple[str, ...]
+    ahead: tuple[str, ...]
+    latest: str | None
 
 
-def runner_state(conn: Any) -> MigrationState:
-    """The runner's plan for this database, as counts."""
-    from bootstrap.catalog import load_migrations
-    from bootstrap.runner import read_plan
+def read_files(directory: Path) -> list[MigrationFile]:
+    """The migration files in version order; a file without ``<version>_`` is skipped (not a migration)."""
+    files = []
+    for path in sorted(directory.glob("*.sql")):
+        version, sep, name = path.stem.partition("_")
+        if sep and version:
+            files.append(MigrationFile(version, name, hashlib.sha256(path.read_bytes()).hexdigest()))
+    return sorted(files, key=lambda item: _order(item.version))
 
-    plan = read_plan(conn, load_migrations())
-    latest = max((f"{row.version:04d}_{row.name}" for row in plan.applied), default=None)
-    return MigrationState(pending=len(plan.pending), drifted=len(plan.drift), latest=latest)
+
+def compare(files: Sequence[MigrationFile], applied: Iterable[tuple[str, str]]) -> MigrationState:
+    """Pure comparison of files against history rows ``(version, checksum)``: unit-testable without a DB."""
+    history = {_key(version): checksum for version, checksum in applied}
+    by_version = {_key(item.version): item for item in files}
+    pending = tuple(f"{f.version}_{f.name}" for f in files if _key(f.version) not in history)
+    drifted = tuple(
+        f"{f.version}_{f.name}" for f in files if _key(f.version) in history and history[_key(f.version)] != f.checksum
+    )
+    ahead = tuple(sorted(version for version in history if version not in by_version))
+    applied_files = [f for f in files if _key(f.version) in history]
+    latest = f"{applied_files[-1].version}_{applied_files[-1].name}" if applied_files else None
+    return MigrationState(pending, drifted, ahead, latest)
 
 
-def default_status_fn() -> MigrationStatusFn | None:
-    """The runner's status; kept as a function so tests can substitute a state."""
-    return runner_state
+def migration_state(conn: Any, directory: Path = DEFAULT_DIR) -> MigrationState:
+    """Read the history table over an open psycopg connection and compare it with the files.
+
+    A missing history table means nothing was ever migrated: every file is pending (CRITICAL), not an error.
+    """
+    files = read_files(directory)
+    if not files:
+        raise FileNotFoundError(f"no migration files (*.sql) in {directory}")
+    exists = conn.execute(HISTORY_EXISTS_QUERY).fetchone()
+    rows = conn.execute(HISTORY_QUERY).fetchall() if exists and exists[0] else []
+    return compare(files, [(str(row[0]), str(row[1])) for row in rows])
+
+
+def _key(version: str) -> str:
+    """Versions compare as numbers when numeric ('0004' == '4'), so a text/integer column both work."""
+    stripped = version.strip()
+    return str(int(stripped)) if stripped.isdigit() else stripped
+
+
+def _order(version: str) -> tuple[int, str]:
+    key = _key(version)
+    return (int(key), "") if key.isdigit() else (1 << 62, key)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from healthchecks.context import ProbeContext
+from healthchecks.heartbeat import HeartbeatSource
 from healthchecks.httpclient import Service, fetch, generic_problem, json_object, make_client
 from healthchecks.problems import Problem
 from healthchecks.result import Measurement, ProbeResult, ResultBuilder, Status, Unit
@@ -24,8 +25,6 @@ from healthchecks.result import Measurement, ProbeResult, ResultBuilder, Status,
 SERVICE = Service("n8n", "KAIZENITY_N8N_API_KEY", "KAIZENITY_N8N_URL")
 MAX_PAGES = 20
 _ACTIVE_COUNT = re.compile(r"^n8n_active_workflow_count(?:\{[^}]*\})?\s+([0-9.eE+-]+)\s*$", re.MULTILINE)
-
-HeartbeatSource = Callable[[], datetime | None]
 
 
 @dataclass(frozen=True)
@@ -234,14 +233,13 @@ def _check_heartbeat(target: N8nTarget, ctx: ProbeContext, builder: ResultBuilde
         "executions; a stopped n8n scheduler (or a dead queue worker) also stops it."
     )
     try:
-        last = target.heartbeat()
+        last = target.heartbeat(ctx.remaining())
     except Exception as exc:  # the source is a database query: any failure means "could not tell"
         builder.add(
             "heartbeat",
             Status.UNKNOWN,
             f"heartbeat not checked: {ctx.redactor.exception(exc)}",
-            "Check the database probe and that ops.heartbeats exists (migrations applied); the query is "
-            "n8n.heartbeat_query.",
+            "Check the database probe and that ops.heartbeats exists (migrations applied).",
         )
         return
     if last is None:

@@ -13,20 +13,23 @@ from healthchecks.report import Report
 from healthchecks.result import Measurement, Status
 
 PREFIX = "kaizenity_probe_"
+# A WARNING (a 429, a certificate three weeks from expiry) is not an outage: an alert on probe_success == 0,
+# as blackbox_exporter users write them, must not fire for it. kaizenity_probe_status carries the detail.
+SUCCESS = frozenset({Status.OK, Status.WARNING})
 
 
 def render_prometheus(report: Report) -> str:
     """All gauges, grouped by metric with one HELP/TYPE each."""
     samples: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
     helps: dict[str, str] = {
-        "probe_success": "Whether the probe found the dependency healthy (1) or not (0).",
+        "probe_success": "1 when the dependency works (OK or WARNING, e.g. rate-limited), 0 when CRITICAL or UNKNOWN.",
         "probe_duration_seconds": "How long the probe took.",
         f"{PREFIX}status": "Probe status as a Nagios code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
         f"{PREFIX}configured": "Whether the probe has the settings it needs (0 = skipped, not configured).",
     }
     for result in report.results:
         labels = {"probe": result.probe}
-        samples["probe_success"].append((labels, 1.0 if result.status is Status.OK else 0.0))
+        samples["probe_success"].append((labels, 1.0 if result.status in SUCCESS else 0.0))
         samples["probe_duration_seconds"].append((labels, result.duration_seconds))
         samples[f"{PREFIX}status"].append((labels, float(result.status.value)))
         samples[f"{PREFIX}configured"].append((labels, 1.0))

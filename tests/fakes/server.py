@@ -84,6 +84,7 @@ class FakeApi:
         self.fault = Fault.NONE
         self.fault_count: int | None = None
         self.retry_after = 30
+        self.delay = 0.0  # seconds added to every answer (benchmarks: a realistic API round trip)
         self.requests: list[Request] = []
         self._tls = tls
         self._stop = threading.Event()
@@ -126,6 +127,8 @@ class FakeApi:
     def answer(self, request: Request) -> Response | None:
         """Fault or route; None means hang."""
         self.requests.append(request)
+        if self.delay:
+            self._stop.wait(self.delay)
         fault = self._active_fault()
         if fault is Fault.HANG:
             return None

@@ -1,0 +1,89 @@
+"""Targets from a deployed stack: the local engine's state file or ``pulumi stack output``.
+
+Both give the same nested settings dict as ``--config`` and the environment (which override them), so
+on-call can run ``kaizenity health --stack dev`` with no other setup. The local state file is read as
+plain JSON rather than through ``infra.local_engine``, whose import pulls in testcontainers: a health run
+must not pay for (or break on) the tooling that created the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from healthchecks.config import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PULUMI_TIMEOUT_SECONDS = 30
+
+# stack output / local state key -> (section, key)
+STACK_OUTPUTS: dict[str, tuple[str, str]] = {
+    "gatewayUrl": ("gateway", "url"),
+    "n8nHostUrl": ("n8n", "url"),
+    "databaseUrl": ("database", "url"),
+}
+LOCAL_STATE: dict[str, tuple[str, str]] = {
+    "gateway_url": ("gateway", "url"),
+    "ca_file": ("gateway", "ca_file"),
+    "n8n_url": ("n8n", "url"),
+    "n8n_api_key": ("n8n", "api_key"),
+    "database_url": ("database", "url"),
+}
+
+
+def state_dir(environ: Mapping[str, str]) -> Path:
+    """Where the local engine records environments (same rule as ``infra.local_engine.state_dir``)."""
+    return Path(environ.get("KAIZENITY_STATE_DIR") or REPO_ROOT / ".kaizenity" / "local")
+
+
+def settings_from_stack(name: str, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Settings of the stack's local environment (`kaizenity-NAME-local`, or NAME as a prefix), else of the
+    Pulumi stack NAME."""
+    for prefix in (f"kaizenity-{name}-local", name):
+        path = state_dir(environ) / f"{prefix}.json"
+        if path.is_file():
+            settings = _pick(json.loads(path.read_text(encoding="utf-8")), LOCAL_STATE)
+            if "ca_file" in settings.get("gateway", {}):
+                settings["gateway"]["tls_internal"] = "true"  # the local engine's gateway uses Caddy's local CA
+            return settings
+    if shutil.which("pulumi"):
+        return _pick(_pulumi_outputs(name), STACK_OUTPUTS)
+    raise ConfigError(
+        [
+            f"--stack {name}: no local environment {path} and no Pulumi CLI on PATH; bring it up "
+            "(`kaizenity up`), pass the prefix printed by `kaizenity status`, or use --config / environment "
+            "variables instead"
+        ]
+    )
+
+
+def settings_from_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings from a ``pulumi stack output --json --show-secrets`` document."""
+    return _pick(outputs, STACK_OUTPUTS)
+
+
+def _pulumi_outputs(name: str) -> dict[str, Any]:
+    command = ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", name]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=PULUMI_TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        raise ConfigError([f"--stack {name}: `pulumi stack output` took over {PULUMI_TIMEOUT_SECONDS} s"]) from None
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1:] or ["no error text"]
+        raise ConfigError([f"--stack {name}: `pulumi stack output` failed ({reason[0]}); check `pulumi whoami`"])
+    outputs = json.loads(done.stdout or "{}")
+    return outputs if isinstance(outputs, dict) else {}
+
+
+def _pick(source: Mapping[str, Any], mapping: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    settings: dict[str, dict[str, Any]] = {}
+    for key, (section, name) in mapping.items():
+        value = source.get(key)
+        if value not in (None, ""):
+            settings.setdefault(section, {})[name] = str(value)
+    return dict(settings)

@@ -1,0 +1,257 @@
+"""Logic of the database, n8n and gateway probes, and of the runner, without containers."""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from healthchecks import gateway, n8n
+from healthchecks.context import ProbeContext
+from healthchecks.migrations import MigrationFile, compare, read_files
+from healthchecks.plan import Plan, Planned
+from healthchecks.redaction import Redactor
+from healthchecks.result import ProbeResult, Status
+from healthchecks.runner import GRACE_SECONDS, run
+from healthchecks.x509 import parse_certificate
+from tests.fakes.n8n import N8nFake
+from tests.fakes.server import Fault
+
+API_KEY = "n8n-api-key-secret"
+FILES = [MigrationFile("0001", "roles", "a" * 64), MigrationFile("0002", "core", "b" * 64)]
+
+
+def ctx(timeout: float = 1.0) -> ProbeContext:
+    return ProbeContext(timeout=timeout, retries=1, backoff=0.05, redactor=Redactor([API_KEY]))
+
+
+# --- migrations -------------------------------------------------------------------------------------------
+
+
+def test_schema_at_latest() -> None:
+    state = compare(FILES, [("1", "a" * 64), ("0002", "b" * 64)])
+    assert (state.pending, state.drifted, state.ahead, state.latest) == ((), (), (), "0002_core")
+
+
+def test_schema_behind_drifted_and_ahead() -> None:
+    state = compare(FILES, [("0001", "c" * 64), ("0003", "d" * 64)])
+    assert state.pending == ("0002_core",)
+    assert state.drifted == ("0001_roles",)
+    assert state.ahead == ("3",)
+
+
+def test_read_files_hashes_contents_in_version_order(tmp_path: Path) -> None:
+    (tmp_path / "0010_later.sql").write_text("select 10;")
+    (tmp_path / "0002_core.sql").write_text("select 2;")
+    (tmp_path / "README.sql").write_text("not a migration")
+    files = read_files(tmp_path)
+    assert [item.version for item in files] == ["0002", "0010"]
+    assert files[0].checksum == hashlib.sha256(b"select 2;").hexdigest()
+
+
+# --- n8n ----------------------------------------------------------------------------------------------------
+
+
+def _n8n_target(fake: N8nFake, **overrides: object) -> n8n.N8nTarget:
+    values: dict[str, object] = {"url": fake.base_url, "api_key": API_KEY, "seed_workflows": ("Heartbeat",)}
+    values.update(overrides)
+    return n8n.N8nTarget(**values)  # type: ignore[arg-type]
+
+
+def test_n8n_healthy() -> None:
+    with N8nFake(API_KEY) as fake:
+        beat = datetime.now(UTC) - timedelta(minutes=2)
+        result = n8n.probe(_n8n_target(fake, heartbeat=lambda budget: beat), ctx())
+    assert result.status is Status.OK, result
+
+
+def test_n8n_not_ready_is_critical() -> None:
+    with N8nFake(API_KEY) as fake:
+        fake.ready = False
+        result = n8n.probe(_n8n_target(fake), ctx())
+    assert result.status is Status.CRITICAL
+    assert "not ready" in result.summary
+
+
+def test_n8n_down_stops_after_liveness() -> None:
+    with N8nFake(API_KEY) as fake:
+        fake.fault = Fault.REFUSED
+        result = n8n.probe(_n8n_target(fake), ctx())
+    assert result.status is Status.CRITICAL
+    assert [check.name for check in result.checks] == ["process"]
+    assert "docker logs" in result.remediation
+
+
+def test_n8n_seed_workflow_inactive_or_missing() -> None:
+    with N8nFake(API_KEY) as fake:
+        fake.workflows[0]["active"] = False
+        result = n8n.probe(_n8n_target(fake, seed_workflows=("Heartbeat", "Coda sync")), ctx())
+    assert result.status is Status.CRITICAL
+    assert "seed workflows missing: Coda sync" in result.summary
+    assert "seed workflows inactive: Heartbeat" in result.summary
+
+
+def test_n8n_wrong_api_key_is_named_and_redacted() -> None:
+    with N8nFake("another-key") as fake:
+        result = n8n.probe(_n8n_target(fake), ctx())
+    assert result.status is Status.CRITICAL
+    assert "n8n rejected the API key" in result.summary
+    assert API_KEY not in repr(result)
+
+
+def test_n8n_failed_executions_in_window() -> None:
+    now = datetime.now(UTC)
+    with N8nFake(API_KEY) as fake:
+        fake.failed_executions = [
+            {"id": "1", "workflowId": "wf1", "startedAt": (now - timedelta(minutes=5)).isoformat()},
+            {"id": "2", "workflowId": "wf1", "startedAt": (now - timedelta(hours=5)).isoformat()},
+        ]
+        result = n8n.probe(_n8n_target(fake), ctx())
+    assert result.status is Status.WARNING
+    assert "1 failed executions in the last 60 min" in result.summary
+
+
+@pytest.mark.parametrize(
+    ("age_minutes", "status"), [(None, Status.CRITICAL), (5, Status.OK), (30, Status.WARNING), (90, Status.CRITICAL)]
+)
+def test_n8n_heartbeat_age(age_minutes: float | None, status: Status) -> None:
+    beat = None if age_minutes is None else datetime.now(UTC) - timedelta(minutes=age_minutes)
+    with N8nFake(API_KEY) as fake:
+        result = n8n.probe(_n8n_target(fake, api_key=None, heartbeat=lambda budget: beat), ctx())
+    assert result.status is status, result
+
+
+def test_n8n_heartbeat_source_failure_is_unknown() -> None:
+    def broken(budget: float) -> datetime | None:
+        raise RuntimeError("relation ops.heartbeats does not exist")
+
+    with N8nFake(API_KEY) as fake:
+        result = n8n.probe(_n8n_target(fake, api_key=None, heartbeat=broken), ctx())
+    assert result.status is Status.UNKNOWN
+    assert "ops.heartbeats" in result.summary
+
+
+# --- gateway ------------------------------------------------------------------------------------------------
+
+
+def _gateway(fake: N8nFake, **overrides: object) -> gateway.GatewayTarget:
+    return gateway.GatewayTarget(url=fake.base_url, **overrides)  # type: ignore[arg-type]
+
+
+def test_gateway_healthy_over_http() -> None:
+    with N8nFake(API_KEY, gateway=True) as fake:
+        result = gateway.probe(_gateway(fake), ctx())
+    assert result.status is Status.OK, result
+
+
+def test_gateway_open_editor_is_critical() -> None:
+    with N8nFake(API_KEY, gateway=False) as fake:
+        result = gateway.probe(_gateway(fake), ctx())
+    assert result.status is Status.CRITICAL
+    assert "editor is OPEN" in result.summary
+
+
+def test_gateway_without_n8n_behind_it() -> None:
+    with N8nFake(API_KEY, gateway=True) as fake:
+        fake.upstream_down = True
+        result = gateway.probe(_gateway(fake), ctx())
+    assert result.status is Status.CRITICAL
+    assert "webhook route does not reach n8n (HTTP 502" in result.summary
+
+
+def test_gateway_404_not_from_n8n_is_a_warning() -> None:
+    with N8nFake(API_KEY, gateway=True) as fake:
+        fake.webhook_route = False
+        result = gateway.probe(_gateway(fake), ctx())
+    assert result.status is Status.WARNING
+    assert "not n8n's" in result.summary
+
+
+def test_gateway_unreachable() -> None:
+    with N8nFake(API_KEY, gateway=True) as fake:
+        fake.fault = Fault.REFUSED
+        result = gateway.probe(_gateway(fake), ctx())
+    assert result.status is Status.CRITICAL
+    assert "cannot connect to the gateway" in result.summary
+
+
+def _certificate(tmp_path: Path, days: int, issuer: str) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", str(days), "-subj", f"/CN={issuer}", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.parametrize(("days", "status"), [(90, Status.OK), (14, Status.WARNING), (3, Status.CRITICAL)])
+def test_gateway_certificate_days_left(tmp_path: Path, days: int, status: Status) -> None:
+    cert, key = _certificate(tmp_path, days, "Kaizenity Test CA")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    with N8nFake(API_KEY, gateway=True, tls=tls) as fake:
+        result = gateway.probe(_gateway(fake, ca_file=str(cert)), ctx(2.0))
+    assert result.status is status, result
+    assert any(m.name == "cert_expiry" for m in result.measurements)
+
+
+def test_gateway_internal_ca_is_judged_in_hours(tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path, 1, "Caddy Local Authority - ECC Intermediate")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    with N8nFake(API_KEY, gateway=True, tls=tls) as fake:
+        result = gateway.probe(_gateway(fake), ctx(2.0))
+    assert result.status is Status.OK, result
+    assert "internal-CA certificate" in result.summary
+
+
+def test_x509_parser_reads_validity(tmp_path: Path) -> None:
+    cert, _ = _certificate(tmp_path, 30, "Parser Test")
+    info = parse_certificate(ssl.PEM_cert_to_DER_cert(cert.read_text()))
+    assert info.issuer == "CN=Parser Test"
+    assert (info.not_after - info.not_before).days == 30
+    assert info.not_after > datetime.now(UTC) + timedelta(days=29)
+
+
+# --- runner -------------------------------------------------------------------------------------------------
+
+
+def _sleeper(seconds: float) -> Planned[float]:
+    def probe(target: float, context: ProbeContext) -> ProbeResult:
+        time.sleep(target)
+        return ProbeResult("x", Status.OK, f"slept {target}")
+
+    return Planned(f"sleep{seconds}", probe, seconds, timeout=1.0)
+
+
+def test_probes_run_in_parallel() -> None:
+    started = time.monotonic()
+    report = run(Plan((_sleeper(0.3), _sleeper(0.3), _sleeper(0.3))))
+    assert time.monotonic() - started < 0.5
+    assert report.status is Status.OK
+
+
+def test_a_hung_probe_is_abandoned_at_its_timeout() -> None:
+    started = time.monotonic()
+    report = run(Plan((_sleeper(0.1), _sleeper(10))))
+    assert time.monotonic() - started < 1.0 + GRACE_SECONDS + 0.2
+    hung = report.results[1]
+    assert hung.status is Status.CRITICAL
+    assert "no answer within the 1 s timeout" in hung.summary
+
+
+def test_a_crashing_probe_is_unknown_and_redacted() -> None:
+    def crash(target: str, context: ProbeContext) -> ProbeResult:
+        raise RuntimeError(f"boom with {target}")
+
+    plan = Plan((Planned("coda", crash, "top-secret-value"),), redactor=Redactor(["top-secret-value"]))
+    result = run(plan).results[0]
+    assert result.status is Status.UNKNOWN
+    assert "top-secret-value" not in result.summary
+    assert "probe crashed" in result.summary
