@@ -51,10 +51,11 @@ unit: $(BIN)/.installed  ## Unit tests only (no Docker needed)
 integration: setup images  ## Integration tests only
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-lint: $(BIN)/.installed  ## ruff + mypy
+lint: $(BIN)/.installed  ## ruff + mypy + workflow validation
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/kaizenity workflows validate
 
 clean:  ## Remove the virtualenv and caches (images stay)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -293,3 +293,17 @@ def test_analytics_rollup_aggregates_events_per_day(kaizenity_stack: LocalEndpoi
         assert sum(r[0] for r in rows) == 7
     finally:
         reseed(kaizenity_stack)
+
+
+def test_a_workflow_removed_from_git_is_deactivated(
+    kaizenity_stack: LocalEndpoints, api: PublicApi, tmp_path: Path
+) -> None:
+    directory = tmp_path / "definitions"
+    shutil.copytree(DEFINITIONS_DIR, directory)
+    (directory / "analytics-rollup.json").unlink()
+    try:
+        report = reseed(kaizenity_stack, directory=directory)
+        assert report.deactivated == ["Kaizenity: analytics rollup"]
+        assert managed(api)["Kaizenity: analytics rollup"]["active"] is False, "kept (history), but off"
+    finally:
+        assert reseed(kaizenity_stack).activated == ["Kaizenity: analytics rollup"]
