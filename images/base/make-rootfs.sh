@@ -4,7 +4,9 @@
 set -euo pipefail
 suite=$1 mirror=$2 out=$3
 [ -s "$out" ] && exit 0
-command -v debootstrap >/dev/null || apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+if ! command -v debootstrap >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+fi
 dir=$(mktemp -d /var/tmp/kaizenity-rootfs.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 echo "base: debootstrap --variant=minbase $suite (about a minute)" >&2
