@@ -23,12 +23,14 @@ def _prefix(stack: str, local: bool | None, prefix: str | None) -> str:
         return prefix
     from infra import local_engine
 
-    local_prefix = f"kaizenity-{stack}-local"
+    local_prefix = local_engine.local_prefix(stack)
     if local or (local is None and local_engine.load_state(local_prefix) is not None):
         return local_prefix
+    from infra.settings import parse_settings
     from infra.stack_files import load_stack_config
 
-    return str(load_stack_config(stack).values.get("namePrefix") or f"kaizenity-{stack}")
+    values = {**load_stack_config(stack).values, **local_engine.placeholder_secrets()}  # only the name matters here
+    return parse_settings(stack, values, source=f"stack '{stack}'").prefix
 
 
 def _target(stack: str, local: bool | None, prefix: str | None) -> tuple[Any, Any]:

@@ -19,7 +19,7 @@ def _database_url(database_url: str | None, stack: str) -> str:
         return os.environ[DATABASE_URL_ENV]
     from infra import local_engine
 
-    state = local_engine.load_state(f"kaizenity-{stack}-local")
+    state = local_engine.load_state(local_engine.local_prefix(stack))
     if state and state.database_url:
         return state.database_url
     raise click.ClickException(

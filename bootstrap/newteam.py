@@ -51,7 +51,7 @@ def run_bootstrap(stack: str, choices: StackChoices, *, say: Say, use_pulumi: bo
     outcome = Outcome()
     stack_path = stacks_dir() / f"Pulumi.{stack}.yaml"
     pulumi = shutil.which("pulumi") is not None if use_pulumi is None else use_pulumi
-    prefix = f"kaizenity-{stack}-local"
+    prefix = local_engine.local_prefix(stack)
     running = not pulumi and _local_running(prefix)
     config = None if stack_path.exists() else stack_config(choices)
     _preflight(stack, config, pulumi, running, say)
@@ -90,7 +90,6 @@ def _local_running(prefix: str) -> bool:
 
 
 def _preflight(stack: str, config: dict[str, Any] | None, pulumi: bool, running: bool, say: Say) -> None:
-    from infra.local_engine import local_settings
     from infra.settings import published_host_ports
     from infra.versions import offline_images
 
@@ -101,7 +100,7 @@ def _preflight(stack: str, config: dict[str, Any] | None, pulumi: bool, running:
         checks.append(preflight.images_available(list(offline_images().values())))
     if not running:
         try:
-            settings = _settings_for_ports(stack, config, local_settings)
+            settings = _settings_for_ports(stack, config)
             checks.append(preflight.ports_free(published_host_ports(settings)))
         except Exception as exc:
             checks.append(preflight.Check("settings", False, str(exc), f"fix stacks/Pulumi.{stack}.yaml"))
@@ -111,22 +110,16 @@ def _preflight(stack: str, config: dict[str, Any] | None, pulumi: bool, running:
         raise BootstrapError(f"preflight failed for stack '{stack}'; nothing was created. Fix the items marked FAIL.")
 
 
-def _settings_for_ports(stack: str, config: dict[str, Any] | None, local_settings: Any) -> Any:
+def _settings_for_ports(stack: str, config: dict[str, Any] | None) -> Any:
     """The settings whose ports will be published (from the template when the stack file does not exist yet)."""
+    from infra.local_engine import local_settings, placeholder_secrets
+
     if config is None:
-        return local_settings(stack, secrets=_placeholder_secrets())
+        return local_settings(stack, secrets=placeholder_secrets())
     from infra.settings import parse_settings
 
     raw = {key.removeprefix("kaizenity:"): value for key, value in config.items()}
-    return parse_settings(stack, {**raw, **_placeholder_secrets()}, source=f"stack '{stack}' (template)")
-
-
-def _placeholder_secrets() -> dict[str, str]:
-    from infra.local_engine import SECRET_LENGTHS
-
-    values = {key: "x" * length for key, length in SECRET_LENGTHS.items()}
-    values["n8nOwnerPassword"] = "Placeholder-password-1"
-    return values
+    return parse_settings(stack, {**raw, **placeholder_secrets()}, source=f"stack '{stack}' (template)")
 
 
 def _refresh_local(prefix: str, outcome: Outcome, say: Say) -> None:
@@ -139,17 +132,10 @@ def _refresh_local(prefix: str, outcome: Outcome, say: Say) -> None:
     assert endpoints.database_url
     say(f"environment {prefix} is already up")
     outcome.migrations_applied = [m.label for m in apply_migrations(endpoints.database_url)]
-    fingerprints_before = dict(endpoints.credential_fingerprints)
-    from workflows.deploy import N8nAccess, deploy_workflows
-
-    values = local_engine.seed_values_for(endpoints, endpoints.database_url.rsplit("/", 1)[1], {})
-    access = N8nAccess(endpoints.n8n_url or "", endpoints.secrets["n8nOwnerPassword"], api_key=endpoints.n8n_api_key)
-    report, endpoints.n8n_api_key = deploy_workflows(access, values, known_fingerprints=fingerprints_before)
-    endpoints.credential_fingerprints = report.credential_fingerprints
-    outcome.workflows_changed = report.changed
+    outcome.workflows_changed = local_engine.seed_workflows(endpoints).changed
     outcome.state_file = local_engine.save_state(endpoints)
     say(f"schema: {len(outcome.migrations_applied)} migration(s) applied; workflows: "
-        + ("changed" if report.changed else "unchanged"))  # fmt: skip
+        + ("changed" if outcome.workflows_changed else "unchanged"))  # fmt: skip
 
 
 def _pulumi_up(stack: str, say: Say) -> None:

@@ -82,7 +82,7 @@ class Plan:
 
 def read_plan(conn: psycopg.Connection, migrations: Sequence[Migration]) -> Plan:
     """Compare the files with the history table (absent table: nothing applied yet)."""
-    applied = _read_history(conn)
+    applied = read_history(conn)
     by_version = {m.version: m for m in migrations}
     drift = []
     for row in applied:
@@ -205,7 +205,8 @@ def _lock_holder(conn: psycopg.Connection) -> str:
     )
 
 
-def _read_history(conn: psycopg.Connection) -> list[AppliedMigration]:
+def read_history(conn: psycopg.Connection) -> list[AppliedMigration]:
+    """The history table's rows in version order (none when the table does not exist yet)."""
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (HISTORY_TABLE,)).fetchone()
     if not exists or not exists[0]:
         return []

@@ -119,7 +119,7 @@ def _check_schema(
             "schema",
             Status.CRITICAL,
             f"schema behind: {len(state.pending)} migration(s) pending ({', '.join(state.pending[:3])})",
-            "Run `kaizenity db migrate` (it takes an advisory lock; safe to re-run).",
+            "Run `kaizenity db apply` (it takes an advisory lock; safe to re-run).",
         )
     if state.ahead:
         builder.add(

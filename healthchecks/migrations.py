@@ -1,9 +1,8 @@
 """Is the schema at the latest migration, and are the applied files unchanged?
 
-Everything the health probe assumes about the migration runner (issue 4) lives here, so adapting to its
-final shape touches one module: the history table ``kaizenity_meta.schema_migrations(version text, name
-text, checksum text, applied_at timestamptz)`` and files ``bootstrap/migrations/<version>_<name>.sql``
-whose checksum is the SHA-256 hex digest of their bytes. The probe only compares; it never migrates.
+The history comes from the migration runner (``bootstrap.runner.read_history``); the files are read leniently
+here (a stray non-migration ``.sql`` is skipped rather than failing the probe) and compared by SHA-256, the
+runner's checksum. The probe only compares; it never migrates.
 """
 
 from __future__ import annotations
@@ -14,9 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HISTORY_TABLE = "kaizenity_meta.schema_migrations"
-HISTORY_QUERY = f"SELECT version::text, checksum FROM {HISTORY_TABLE}"
-HISTORY_EXISTS_QUERY = f"SELECT to_regclass('{HISTORY_TABLE}') IS NOT NULL"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "bootstrap" / "migrations"
 
 
@@ -68,12 +64,12 @@ def migration_state(conn: Any, directory: Path = DEFAULT_DIR) -> MigrationState:
 
     A missing history table means nothing was ever migrated: every file is pending (CRITICAL), not an error.
     """
+    from bootstrap.runner import read_history  # the runner owns the history table: read it its way
+
     files = read_files(directory)
     if not files:
         raise FileNotFoundError(f"no migration files (*.sql) in {directory}")
-    exists = conn.execute(HISTORY_EXISTS_QUERY).fetchone()
-    rows = conn.execute(HISTORY_QUERY).fetchall() if exists and exists[0] else []
-    return compare(files, [(str(row[0]), str(row[1])) for row in rows])
+    return compare(files, [(str(row.version), row.checksum) for row in read_history(conn)])
 
 
 def _key(version: str) -> str:

@@ -16,7 +16,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.environment import build_environment
 from infra.local_stack import LocalStack, Progress, remove_environment, write_private_file
@@ -26,6 +26,10 @@ from infra.settings import WORKFLOW_SECRET_KEYS, Publish, Settings, TlsMode, par
 from infra.settings_problems import SettingsError, SettingsProblem
 from infra.stack_files import load_stack_config
 from infra.versions import offline_images
+from workflows.definitions import values_from_secrets
+
+if TYPE_CHECKING:
+    from workflows.seed import SeedReport
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".kaizenity" / "local"
@@ -144,11 +148,21 @@ def _refuse_public_tls(settings: Settings) -> None:
         )
 
 
+def local_prefix(stack: str) -> str:
+    """Name prefix of a stack's local-engine environment (distinct from what `pulumi up` names)."""
+    return f"kaizenity-{stack}-local"
+
+
+def placeholder_secrets() -> dict[str, str]:
+    """Valid stand-in secrets, for validating or rendering settings when the real ones do not matter."""
+    values = {key: "x" * length for key, length in SECRET_LENGTHS.items()}
+    values["n8nOwnerPassword"] = "Placeholder-password-1"
+    return values
+
+
 def required_secret_keys(stack: str) -> list[str]:
     """The secrets a stack's model refers to (the local engine generates exactly these)."""
-    placeholder = {key: "x" * length for key, length in SECRET_LENGTHS.items()}
-    placeholder["n8nOwnerPassword"] = "Placeholder-password-1"
-    model = build_environment(local_settings(stack, secrets=placeholder))
+    model = build_environment(local_settings(stack, secrets=placeholder_secrets()))
     return sorted({key for service in model.services for key in service.secret_keys()} | set(WORKFLOW_SECRET_KEYS))
 
 
@@ -229,8 +243,8 @@ def start(
     if migrate and endpoints.database_url:
         try:
             _migrate(endpoints.database_url, progress)
-            parameters = {**settings.workflows.parameters, **(seed_values or {})}
-            seed_workflows(endpoints, model.endpoints.database_name, parameters, progress)
+            if endpoints.n8n_url:
+                seed_workflows(endpoints, seed_values or {}, progress)
         except Exception:
             stack_runner.down()
             raise
@@ -257,22 +271,12 @@ SEED_VALUES_FROM_ENV = {
 }
 
 
-# Stack secrets that are also seed values under the same name (workflows/parameters.yaml).
-SEED_SECRET_KEYS = ("appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken", "telegramBotToken")
-
-
-def seed_values_for(
-    endpoints: LocalEndpoints,
-    database_name: str,
-    overrides: Mapping[str, str],
-    settings_parameters: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The values `workflows/parameters.yaml` names, for this local environment."""
-    values = dict(settings_parameters or {})
-    values.update({key: endpoints.secrets[key] for key in SEED_SECRET_KEYS if endpoints.secrets.get(key)})
-    if endpoints.secrets.get("codaApiToken"):
-        values["codaAuthorization"] = f"Bearer {endpoints.secrets['codaApiToken']}"
-    values["databaseName"] = database_name
+def seed_values_for(endpoints: LocalEndpoints, database_name: str, overrides: Mapping[str, str]) -> dict[str, str]:
+    """The values `workflows/parameters.yaml` names, for this local environment: the stack's workflow
+    parameters and secrets, then the environment (SEED_VALUES_FROM_ENV, KAIZENITY_WORKFLOW_PARAMETERS), then
+    `overrides`."""
+    parameters = load_stack_config(endpoints.stack).values.get("workflows", {}).get("parameters", {})
+    values = values_from_secrets(endpoints.secrets, database_name, parameters)
     values.update({param: os.environ[env] for env, param in SEED_VALUES_FROM_ENV.items() if os.environ.get(env)})
     # KAIZENITY_WORKFLOW_PARAMETERS="heartbeatUnit=seconds,heartbeatEvery=10": any parameter, for a laptop or CI
     for item in os.environ.get("KAIZENITY_WORKFLOW_PARAMETERS", "").split(","):
@@ -286,23 +290,34 @@ def seed_values_for(
 
 
 def seed_workflows(
-    endpoints: LocalEndpoints, database_name: str, overrides: Mapping[str, str], progress: Progress | None
-) -> None:
-    """App login role, then the seed workflows; remembers the API key and credential fingerprints."""
+    endpoints: LocalEndpoints,
+    overrides: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+    *,
+    dry_run: bool = False,
+) -> SeedReport:
+    """App login role, then the seed workflows; remembers the API key and credential fingerprints in `endpoints`
+    (the caller saves them). With `dry_run`, only reports what would change."""
     from bootstrap.app_login import ensure_app_login
     from workflows.deploy import N8nAccess, deploy_workflows
 
     if not endpoints.n8n_url or not endpoints.database_url:
-        return
-    values = seed_values_for(endpoints, database_name, overrides)
-    ensure_app_login(
-        endpoints.database_url, values.get("appDatabaseUser", "kaizenity_n8n"), values["appDatabasePassword"]
-    )
+        raise ValueError(f"environment {endpoints.prefix} publishes no n8n or database port: cannot seed from here")
+    values = seed_values_for(endpoints, endpoints.database_url.rsplit("/", 1)[1], overrides or {})
+    if not dry_run:
+        user = values.get("appDatabaseUser", "kaizenity_n8n")
+        ensure_app_login(endpoints.database_url, user, values["appDatabasePassword"])
     access = N8nAccess(endpoints.n8n_url, endpoints.secrets["n8nOwnerPassword"], api_key=endpoints.n8n_api_key)
     report, endpoints.n8n_api_key = deploy_workflows(
-        access, values, known_fingerprints=endpoints.credential_fingerprints, progress=progress or (lambda _m: None)
+        access,
+        values,
+        known_fingerprints=endpoints.credential_fingerprints,
+        dry_run=dry_run,
+        progress=progress or (lambda _m: None),
     )
-    endpoints.credential_fingerprints = report.credential_fingerprints
+    if not dry_run:
+        endpoints.credential_fingerprints = report.credential_fingerprints
+    return report
 
 
 def stop(prefix: str, progress: Progress | None = None) -> dict[str, int]:

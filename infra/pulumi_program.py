@@ -239,25 +239,33 @@ def deploy() -> KaizenityEnvironment:
     return environment
 
 
+def superuser_url(settings: Settings, model: EnvironmentModel) -> pulumi.Output[str] | None:
+    """The PostgreSQL superuser's URL on the Pulumi host's loopback (secret); None when not published there."""
+    ep = model.endpoints
+    if ep.database_host_port is None:
+        return None
+    password = secret_resolver(settings)(SecretRef("postgresPassword"))
+    user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
+    return password.apply(lambda pw: dsn(user, pw, "127.0.0.1", host_port, name))
+
+
 def migrate_schema(
     settings: Settings, model: EnvironmentModel, environment: KaizenityEnvironment
 ) -> pulumi.Resource | None:
     """Apply the schema migrations once PostgreSQL is healthy (its container is created with wait=True)."""
     from infra.migrations_resource import SchemaMigrations
 
-    ep = model.endpoints
-    if ep.database_host_port is None:
+    database_url = superuser_url(settings, model)
+    if database_url is None:
         pulumi.log.warn(
             "postgres.publish is 'none': schema migrations are not applied by `pulumi up` (the database is not "
             "reachable from this machine). Run `kaizenity db apply --database-url ...` from a host on the "
             f"network {model.network.docker_name} or through a tunnel."
         )
         return None
-    password = secret_resolver(settings)(SecretRef("postgresPassword"))
-    user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
     return SchemaMigrations(
         "schema-migrations",
-        password.apply(lambda pw: dsn(user, pw, "127.0.0.1", host_port, name)),
+        database_url,
         pulumi.ResourceOptions(parent=environment, depends_on=[environment.services["postgres"].container]),
     )
 
@@ -278,10 +286,9 @@ def export_outputs(settings: Settings, model: EnvironmentModel, environment: Kai
     pulumi.export("gatewayEditorUser", settings.gateway.editor_user)
     resolve = secret_resolver(settings)
     pulumi.export("gatewayEditorPassword", resolve(SecretRef("gatewayEditorPassword")))
-    if ep.database_host_port is not None:
-        password = resolve(SecretRef("postgresPassword"))
-        user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
-        pulumi.export("databaseUrl", password.apply(lambda pw: dsn(user, pw, "127.0.0.1", host_port, name)))
+    database_url = superuser_url(settings, model)
+    if database_url is not None:
+        pulumi.export("databaseUrl", database_url)
 
 
 def seed_workflows(
@@ -289,33 +296,28 @@ def seed_workflows(
 ) -> None:
     """Seed n8n's workflows once the schema is migrated and n8n is ready (needs both published on loopback)."""
     from infra.workflows_resource import SeedWorkflows
+    from workflows.definitions import SEED_SECRET_KEYS, values_from_secrets
 
     ep = model.endpoints
-    if migrations is None or ep.n8n_host_url is None or ep.database_host_port is None:
+    database_url = superuser_url(settings, model)
+    if migrations is None or ep.n8n_host_url is None or database_url is None:
         pulumi.log.warn(
             "n8n or PostgreSQL is not published on this host: the seed workflows are not deployed by `pulumi up`. "
             "Run `kaizenity workflows seed` from a host that reaches them."
         )
         return
     resolve = secret_resolver(settings)
-    password = resolve(SecretRef("postgresPassword"))
-    user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
-    keys = ["appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken"]
-    optional = [k for k in ("telegramBotToken", "codaApiToken") if settings.secrets.reveal(k)]
-    secrets = pulumi.Output.all(*(resolve(SecretRef(k)) for k in [*keys, *optional]))
-    parameters = dict(settings.workflows.parameters)
+    keys = [k for k in SEED_SECRET_KEYS if settings.secrets.reveal(k)]  # the optional tokens only when set
+    secrets = pulumi.Output.all(*(resolve(SecretRef(k)) for k in keys))
+    parameters, name = dict(settings.workflows.parameters), ep.database_name
 
     def values(plain: list[str]) -> dict[str, str]:
-        found = dict(zip([*keys, *optional], plain, strict=True))
-        result = {**parameters, **{k: v for k, v in found.items() if k != "codaApiToken"}, "databaseName": name}
-        if "codaApiToken" in found:
-            result["codaAuthorization"] = f"Bearer {found['codaApiToken']}"
-        return result
+        return values_from_secrets(dict(zip(keys, plain, strict=True)), name, parameters)
 
     SeedWorkflows(
         "seed-workflows",
         n8n_url=ep.n8n_host_url,
-        database_url=password.apply(lambda pw: dsn(user, pw, "127.0.0.1", host_port, name)),
+        database_url=database_url,
         owner_password=resolve(SecretRef("n8nOwnerPassword")),
         values=secrets.apply(values),
         opts=pulumi.ResourceOptions(parent=environment, depends_on=[migrations, environment.services["n8n"].container]),

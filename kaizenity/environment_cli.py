@@ -17,11 +17,11 @@ from typing import Any
 
 import click
 
-LOCAL_SUFFIX = "local"
-
 
 def _local_prefix(stack: str) -> str:
-    return f"kaizenity-{stack}-{LOCAL_SUFFIX}"
+    from infra import local_engine
+
+    return local_engine.local_prefix(stack)
 
 
 def _use_local(local: bool) -> bool:

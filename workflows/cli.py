@@ -30,35 +30,22 @@ def validate(directory: Path) -> None:
 
 def _run(stack: str, dry_run: bool) -> None:
     from infra import local_engine
-    from workflows.deploy import N8nAccess, deploy_workflows
 
-    prefix = f"kaizenity-{stack}-local"
+    prefix = local_engine.local_prefix(stack)
     endpoints = local_engine.load_state(prefix)
     if endpoints is None or not endpoints.n8n_url:
         raise click.ClickException(
             f"no local environment {prefix}. Fix: `kaizenity up --local --stack {stack}` (with Pulumi, `pulumi up` "
             "seeds the workflows itself)."
         )
-    values = local_engine.seed_values_for(endpoints, _database_name(endpoints.database_url), {})
-    access = N8nAccess(endpoints.n8n_url, endpoints.secrets["n8nOwnerPassword"], api_key=endpoints.n8n_api_key)
     try:
-        report, endpoints.n8n_api_key = deploy_workflows(
-            access,
-            values,
-            known_fingerprints=endpoints.credential_fingerprints,
-            dry_run=dry_run,
-            progress=lambda m: click.echo(("would " if dry_run else "") + m, err=True),
+        report = local_engine.seed_workflows(
+            endpoints, progress=lambda m: click.echo(("would " if dry_run else "") + m, err=True), dry_run=dry_run
         )
     except Exception as exc:
         raise click.ClickException(str(exc)) from None
-    if not dry_run:
-        endpoints.credential_fingerprints = report.credential_fingerprints
     local_engine.save_state(endpoints)
     click.echo("no changes" if not report.changed else f"{'plan' if dry_run else 'done'}: {_summary(report)}")
-
-
-def _database_name(url: str | None) -> str:
-    return (url or "/kaizenity").rsplit("/", 1)[1]
 
 
 def _summary(report: object) -> str:

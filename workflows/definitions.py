@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,23 @@ def substitute(value: Any, values: dict[str, str]) -> Any:
 def placeholders(value: Any) -> set[str]:
     """Every %%name%% used anywhere in `value`."""
     return set(PLACEHOLDER.findall(json.dumps(value)))
+
+
+# Stack secrets the workflows use as seed values (workflows/parameters.yaml); codaApiToken becomes the
+# `Authorization` header value of the Coda credential.
+SEED_SECRET_KEYS = ("appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken", "telegramBotToken",
+                    "codaApiToken")  # fmt: skip
+
+
+def values_from_secrets(
+    secrets: Mapping[str, str], database_name: str, parameters: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Seed values from a stack's workflow parameters and secrets: one mapping for Pulumi and the local engine."""
+    values = dict(parameters or {})
+    for key in SEED_SECRET_KEYS:
+        if secrets.get(key):
+            values["codaAuthorization" if key == "codaApiToken" else key] = (
+                f"Bearer {secrets[key]}" if key == "codaApiToken" else secrets[key]
+            )
+    values["databaseName"] = database_name
+    return values
