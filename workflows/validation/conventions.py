@@ -47,7 +47,7 @@ def _check_credentials(
 ) -> list[Problem]:
     problems = []
     for cred_type, ref in refs.items():
-        cred_name = ref.get("name") if isinstance(ref, dict) else None
+        cred_name = ref.get("name") if isinstance(ref, dict) else ref
         spec = credentials.get(cred_name) if isinstance(cred_name, str) else None
         field = f"credentials.{cred_type}"
         if spec is None:

@@ -3,7 +3,7 @@
 n8n resolves `$('Name')`, `$node["Name"]` / `$node.Name` and `$items("Name")` at run time
 (`packages/workflow/src/workflow-data-proxy.ts`); a name that is not in the workflow fails the execution with
 "Referenced node doesn't exist" only when that node runs. Expressions are parameter strings starting with `=`
-(n8n evaluates nothing else); the JavaScript of Code nodes uses the same functions, so it is scanned too. Only
+(n8n evaluates only their `{{ }}` parts; a `$('title')` of jQuery in a request body is text); the JavaScript of Code nodes uses the same functions, so it is scanned too. Only
 literal names can be checked; a name built at run time (`$(name)`) is left alone.
 """
 
@@ -35,6 +35,13 @@ def referenced_names(text: str) -> list[str]:
     return names
 
 
+TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+
+
+def _listing(names: set[str]) -> str:
+    return f"; nodes: {', '.join(sorted(names))}" if 0 < len(names) <= 12 else ""
+
+
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
         yield path, value
@@ -55,9 +62,13 @@ def check_references(file: str, nodes: list[Any]) -> list[Problem]:
             continue
         is_code = node.get("type") in CODE_TYPES
         for path, text in _strings(node.get("parameters"), "parameters"):
-            if not (text.startswith("=") or (is_code and path.endswith("Code"))):
+            if is_code and path.endswith("Code"):
+                scanned = text
+            elif text.startswith("="):
+                scanned = "\n".join(TEMPLATE.findall(text))  # only {{ }} is evaluated; the rest is text
+            else:
                 continue
-            for name in referenced_names(text):
+            for name in referenced_names(scanned):
                 if name not in names:
                     problems.append(
                         Problem(

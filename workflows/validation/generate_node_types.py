@@ -118,6 +118,14 @@ def summarise(descriptions: list[dict[str, Any]], n8n_version: str) -> dict[str,
     return {"n8nVersion": n8n_version, "source": "GET /types/nodes.json of a running n8n", "nodeTypes": types}
 
 
+def render(summary: dict[str, Any]) -> str:
+    """JSON with one node type per line, so a version bump reads as a short diff."""
+    lines = [f"  {json.dumps(name)}: {json.dumps(versions)}" for name, versions in summary["nodeTypes"].items()]
+    head = {k: v for k, v in summary.items() if k != "nodeTypes"}
+    opening = json.dumps(head)[:-1] + ', "nodeTypes": {\n'
+    return opening + ",\n".join(lines) + "\n}}\n"
+
+
 def main(argv: list[str]) -> int:
     version, image = pinned_image()
     if len(argv) > 1:
@@ -127,7 +135,7 @@ def main(argv: list[str]) -> int:
     except (GenerationError, httpx.HTTPError, subprocess.TimeoutExpired) as exc:
         print(f"generate-known-node-types: {exc}\nNothing was written.", file=sys.stderr)
         return 1
-    KNOWN_TYPES_FILE.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    KNOWN_TYPES_FILE.write_text(render(summary), encoding="utf-8")
     print(f"{len(summary['nodeTypes'])} node types of n8n {version} written to {KNOWN_TYPES_FILE.relative_to(ROOT)}")
     return 0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from workflows.validation.problems import Problem, node_label
 
@@ -47,7 +47,7 @@ def check_node_types(file: str, nodes: list[Any], known: KnownNodeTypes) -> list
             problems.append(
                 Problem(file, f"{node_type!r} is not a node type of n8n {known.n8n_version}", label, "type")
             )
-        elif _is_number(version) and float(version) not in known.versions[node_type]:
+        elif _offered(version) and float(version) not in known.versions[node_type]:
             offered = ", ".join(f"{v:g}" for v in sorted(known.versions[node_type]))
             problems.append(
                 Problem(file, f"{version} is not one of {node_type}'s versions ({offered})", label, "typeVersion")
@@ -55,5 +55,5 @@ def check_node_types(file: str, nodes: list[Any], known: KnownNodeTypes) -> list
     return problems
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _offered(version: Any) -> TypeGuard[int | float]:
+    return isinstance(version, int | float) and not isinstance(version, bool)

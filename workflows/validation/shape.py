@@ -2,7 +2,7 @@
 
 What n8n requires (n8n-workflow `INode`/`IConnections`, `packages/workflow/src/interfaces.ts`): a node has a
 `name`, `type`, `typeVersion`, `position` ([x, y]) and `parameters` (an object). The node `id` is optional: n8n
-assigns a UUID to every node without one when a workflow is imported or saved (`WorkflowHelpers.addNodeIds`), so
+assigns a UUID to every node without one when a workflow is imported, created through the public API or saved (n8n 2.8.4 `dist/workflow-helpers.js` `addNodeIds`, called by `public-api/.../workflows.handler.js`), so
 exports from older versions and hand-written files without ids are valid. Connections map a source node name to
 connection types (`main`, `ai_tool`, `ai_languageModel`, ...), each a list of outputs; an output is a list of
 `{node, type, index}` (an output may be `null` or empty: nothing connected there).
@@ -22,8 +22,8 @@ def check_workflow(file: str, data: dict[str, Any]) -> list[Problem]:
     """Problems with the workflow's top-level fields, its nodes and its connections."""
     problems: list[Problem] = []
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        problems.append(Problem(file, f"must be a non-empty string (got {name!r})", field="name"))
+    if name is not None and not isinstance(name, str):  # template exports have none: the editor names them
+        problems.append(Problem(file, f"must be a string, not {_show(name)}", field="name"))
     for key, expected in (("settings", dict), ("pinData", dict), ("active", bool)):
         if data.get(key) is not None and not isinstance(data[key], expected):
             problems.append(Problem(file, f"must be {type_name(expected())}, not {type_name(data[key])}", field=key))
@@ -38,7 +38,7 @@ def check_workflow(file: str, data: dict[str, Any]) -> list[Problem]:
         for n, c in Counter(names).items()
         if c > 1
     ]
-    ids = [n["id"] for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str)]
+    ids = [n["id"] for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str) and n["id"]]
     problems += [
         Problem(file, f"node id {i!r} is used {c} times; remove the ids (n8n assigns new ones)", field="nodes")
         for i, c in Counter(ids).items()
@@ -59,7 +59,7 @@ def check_node(file: str, index: int, node: Any) -> list[Problem]:
         ("typeVersion", _is_number(node.get("typeVersion")), "a number"),
         ("position", _is_position(node.get("position")), "[x, y] (two numbers)"),
         ("parameters", isinstance(node.get("parameters"), dict), "an object"),
-        ("id", isinstance(node.get("id"), str) and bool(node.get("id")), "a non-empty string (or left out)"),
+        ("id", isinstance(node.get("id"), str), "a string (or left out)"),
         ("credentials", isinstance(node.get("credentials"), dict), "an object {credentialType: {id, name}}"),
         ("disabled", isinstance(node.get("disabled"), bool), "true or false"),
         ("webhookId", isinstance(node.get("webhookId"), str), "a string"),
@@ -69,10 +69,15 @@ def check_node(file: str, index: int, node: Any) -> list[Problem]:
             problems.append(Problem(file, f"must be {expected}, not {_show(node[key])}", label, key))
     if isinstance(node.get("credentials"), dict):
         for cred_type, ref in node["credentials"].items():
+            if isinstance(ref, str):
+                continue  # the pre-1.0 form {type: name}: n8n looks the credential up by name on import
             if not isinstance(ref, dict) or not isinstance(ref.get("name", ""), str):
                 problems.append(
                     Problem(
-                        file, f"must be an object {{id, name}}, not {_show(ref)}", label, f"credentials.{cred_type}"
+                        file,
+                        f"must be an object {{id, name}} (or a name), not {_show(ref)}",
+                        label,
+                        f"credentials.{cred_type}",
                     )
                 )
     return problems
