@@ -26,6 +26,7 @@ from workflows.validation.sql_check import SqlSource, check_sql, sql_sources
 from workflows.validation.webhooks import Hook, check_webhooks, hooks_of
 
 DATABASE_URL_ENV = "KAIZENITY_VALIDATE_DATABASE_URL"
+INTERNAL_ERROR = "the validator failed on this file"
 
 
 class WorkflowValidationError(ValueError):
@@ -95,6 +96,8 @@ def validate_paths(paths: Iterable[Path], *, database_url: str | None = None, co
                 report.problems += check_conventions(label, data, credentials, parameters)
         except RecursionError:
             report.problems.append(Problem(label, "nested too deeply to be a workflow"))
+        except Exception as exc:  # a validator bug must still name the file, never end in a traceback
+            report.problems.append(Problem(label, f"{INTERNAL_ERROR} ({exc!r}); please report it with this file"))
         report.definitions.append(Definition(path, data))
     _run_pending(pending, report, database_url, conventions)
     return report

@@ -3,7 +3,8 @@
 n8n resolves `$('Name')`, `$node["Name"]` / `$node.Name` and `$items("Name")` at run time
 (`packages/workflow/src/workflow-data-proxy.ts`); a name that is not in the workflow fails the execution with
 "Referenced node doesn't exist" only when that node runs. Expressions are parameter strings starting with `=`
-(n8n evaluates only their `{{ }}` parts; a `$('title')` of jQuery in a request body is text); the JavaScript of Code nodes uses the same functions, so it is scanned too. Only
+(n8n evaluates only their `{{ }}` parts; a jQuery `$('title')` in a request body is
+text); the JavaScript of Code nodes uses the same functions, so it is scanned too. Only
 literal names can be checked; a name built at run time (`$(name)`) is left alone.
 """
 
@@ -60,7 +61,7 @@ def check_references(file: str, nodes: list[Any]) -> list[Problem]:
     for index, node in enumerate(nodes):
         if not isinstance(node, dict):
             continue
-        is_code = node.get("type") in CODE_TYPES
+        is_code = str(node.get("type")) in CODE_TYPES
         for path, text in _strings(node.get("parameters"), "parameters"):
             if is_code and path.endswith("Code"):
                 scanned = text

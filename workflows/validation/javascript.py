@@ -49,7 +49,7 @@ def code_sources(file: str, nodes: list[Any]) -> list[CodeSource]:
     """The JavaScript of every Code node (Python Code nodes are not JavaScript; n8n's default code is valid)."""
     sources = []
     for index, node in enumerate(nodes):
-        if not isinstance(node, dict) or node.get("type") not in CODE_TYPES:
+        if not isinstance(node, dict) or str(node.get("type")) not in CODE_TYPES:
             continue
         params = node.get("parameters")
         if not isinstance(params, dict) or params.get("language", "javaScript") != "javaScript":

@@ -151,7 +151,7 @@ def _check_interval(file: str, label: str, where: str, interval: dict[str, Any],
             return [Problem(file, message + hint, label, f"{where}.expression")] if message else []
         return []
     checks: list[tuple[str, int, int | None]] = []
-    if field in INTERVAL_RANGES:
+    if isinstance(field, str) and field in INTERVAL_RANGES:
         checks.append(INTERVAL_RANGES[field])
     checks += [(key, low, high) for key, (low, high) in OTHER_RANGES.items() if key in interval]
     problems = []

@@ -2,7 +2,8 @@
 
 What n8n requires (n8n-workflow `INode`/`IConnections`, `packages/workflow/src/interfaces.ts`): a node has a
 `name`, `type`, `typeVersion`, `position` ([x, y]) and `parameters` (an object). The node `id` is optional: n8n
-assigns a UUID to every node without one when a workflow is imported, created through the public API or saved (n8n 2.8.4 `dist/workflow-helpers.js` `addNodeIds`, called by `public-api/.../workflows.handler.js`), so
+assigns a UUID to every node without one when a workflow is imported, created through the public API or
+saved (n8n 2.8.4 `dist/workflow-helpers.js` `addNodeIds`, also called by the public API's workflows handler), so
 exports from older versions and hand-written files without ids are valid. Connections map a source node name to
 connection types (`main`, `ai_tool`, `ai_languageModel`, ...), each a list of outputs; an output is a list of
 `{node, type, index}` (an output may be `null` or empty: nothing connected there).
@@ -118,7 +119,7 @@ def _check_outputs(file: str, where: str, outputs: Any, source: str, names: set[
                 problems.append(
                     Problem(file, f"must be an object {{node, type, index}}, not {_show(link)}", field=field)
                 )
-            elif link.get("node") not in names:
+            elif not isinstance(link.get("node"), str) or link["node"] not in names:
                 problems.append(
                     Problem(file, f"connection from {source!r} targets unknown node {link.get('node')!r}", field=field)
                 )

@@ -37,7 +37,7 @@ def sql_sources(file: str, nodes: list[Any]) -> list[SqlSource]:
     """The statements every Postgres node of a workflow would send (literal parts only)."""
     sources = []
     for index, node in enumerate(nodes):
-        if not isinstance(node, dict) or node.get("type") not in POSTGRES_TYPES or node.get("disabled") is True:
+        if not isinstance(node, dict) or str(node.get("type")) not in POSTGRES_TYPES or node.get("disabled") is True:
             continue
         params = as_dict(node.get("parameters"))
         label, operation = node_label(node, index), params.get("operation", "insert")

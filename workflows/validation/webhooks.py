@@ -44,7 +44,7 @@ def hooks_of(file: str, nodes: list[Any]) -> list[Hook]:
     """The (method, path) pairs this workflow's nodes claim; expression paths are unknown until run time."""
     hooks = []
     for index, node in enumerate(nodes):
-        if not isinstance(node, dict) or node.get("type") not in PATH_TYPES or node.get("disabled") is True:
+        if not isinstance(node, dict) or str(node.get("type")) not in PATH_TYPES or node.get("disabled") is True:
             continue
         params = as_dict(node.get("parameters"))
         raw, webhook_id = params.get("path", ""), node.get("webhookId")
