@@ -1,10 +1,10 @@
 """Every SQL statement of Postgres nodes prepared on a real PostgreSQL that carries the migrated schema.
 
-PREPARE (the protocol's Parse, on the unnamed statement) runs PostgreSQL's parser, name resolution and type
-checking without executing anything: a missing table, column or function, a wrong type or a syntax error shows
-up exactly as n8n would meet it at run time. Statements PREPARE does not take (DDL, `DO`, `CALL`) are listed as not
-checked. Operations other than `executeQuery` (insert, upsert, update, select, deleteTable) name a schema, a
-table and columns: a `SELECT <columns> FROM <schema>.<table>` is prepared for them.
+PREPARE (the protocol's Parse, on the unnamed statement) runs PostgreSQL's parser, name resolution and type checking
+without executing anything: a missing table, column or function, a wrong type or a syntax error shows up exactly as
+n8n would meet it at run time. Utility statements (DDL, `DO`, `CALL`) are parsed, which checks only their syntax;
+that is said in a note. Operations other than `executeQuery` (insert, upsert, update, select, deleteTable) name a
+schema, a table and columns: a `SELECT <columns> FROM <schema>.<table>` is prepared for them.
 """
 
 from __future__ import annotations
@@ -106,7 +106,11 @@ def check_sql(sources: list[SqlSource], database_url: str | None) -> tuple[list[
                     notices.append(Notice(f"{where} not checked: it {statement.skip_reason}"))
                     continue
                 error = prepare(conn.pgconn, statement)
-                if error and "(SQLSTATE 42601)" in error and statement.expression_params:
+                if statement.utility and (not error or "(SQLSTATE 42601)" not in error):
+                    notices.append(
+                        Notice(f"{where}: syntax checked only (a utility statement resolves names when run)")
+                    )
+                elif error and "(SQLSTATE 42601)" in error and statement.expression_params:
                     notices.append(Notice(f"{where} not checked: an expression stands where SQL expects a name"))
                 elif error:
                     message = f"statement {statement.number} fails on the migrated schema: {error}"

@@ -12,7 +12,8 @@ quoted identifiers, dollar quoting, comments). Every `{{ }}` and `%%placeholder%
 stays a cast of an unknown value instead of failing on the text). `$1`-style replacements stay parameters, whose
 types PostgreSQL infers, as it infers the type of the literal pg-promise pastes. A statement that takes an
 identifier or raw text from an expression (`$1:name`, an expression inside "...") cannot be prepared and is
-reported as not checked, never as a problem.
+reported as not checked, never as a problem. Utility statements (DDL, `DO`, `CALL`) go through the protocol's
+Parse too, which checks their syntax only (their names are resolved when they run).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Statement:
     original: str
     skip_reason: str | None = None
     expression_params: set[int] = field(default_factory=set)
+    utility: bool = False  # DDL, DO, CALL...: the protocol's Parse checks only their syntax
 
 
 def _tokens(sql: str) -> list[tuple[str, str]]:
@@ -146,7 +148,9 @@ def _rewrite(number: int, tokens: list[tuple[str, str]], query: str) -> Statemen
                 if fmt in UNSAFE_FORMATS:
                     skip = f"uses pg-promise's {fmt} format (an identifier or raw text known only at run time)"
             text = PARAM.sub(lambda m: f"${m[1]}", text)
-        if MARKER.search(text):
+        if MARKER.search(text) and kind in ("comment", "dollar"):
+            text = MARKER.sub(lambda m: _expression_at(query, int(m[1])), text)  # pasted as text there
+        elif MARKER.search(text):
             if kind == "ident":
                 skip = "takes an identifier from an expression"
             elif kind == "str":
@@ -162,9 +166,10 @@ def _rewrite(number: int, tokens: list[tuple[str, str]], query: str) -> Statemen
     text = "".join(pieces).strip()
     code = "".join(t for k, t in tokens if k != "comment")
     first = re.match(r"\s*\(*\s*([A-Za-z]+)", code)
-    if skip is None and (first is None or first[1].lower() not in PREPARABLE):
-        skip = f"is a {first[1].upper() if first else 'utility'} statement, which PostgreSQL cannot PREPARE"
-    return Statement(number, text, original, skip, expression_params)
+    utility = first is None or first[1].lower() not in PREPARABLE
+    if skip is None and utility and (expression_params or params):
+        skip = f"is a {first[1].upper() if first else 'utility'} statement with values known only at run time"
+    return Statement(number, text, original, skip, expression_params, utility)
 
 
 def _expression_at(query: str, start: int) -> str:
