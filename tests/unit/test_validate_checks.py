@@ -149,3 +149,9 @@ def test_types_the_pinned_n8n_generates_or_ships_are_known(tmp_path: Path) -> No
         node("WhatsApp", "n8n-nodes-base.whatsAppTrigger", 1),
     ]
     assert texts(run(tmp_path, workflow(*nodes))) == []
+
+
+def test_legacy_function_node_code_is_compiled_too(tmp_path: Path) -> None:
+    broken = node("Fn", "n8n-nodes-base.function", 1, functionCode="items.map(i => {;\nreturn items")
+    (problem,) = texts(run(tmp_path, workflow(broken)))
+    assert problem.startswith("w0.json: node 'Fn': field 'parameters.functionCode': JavaScript does not compile")

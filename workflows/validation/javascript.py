@@ -19,7 +19,12 @@ from typing import Any
 
 from workflows.validation.problems import Notice, Problem, node_label
 
-CODE_TYPES = {"n8n-nodes-base.code", "@n8n/n8n-nodes-langchain.code", "@n8n/n8n-nodes-langchain.toolCode"}
+# node type -> the parameter holding its JavaScript; the legacy Function nodes wrap it the same way
+# (`module.exports = async function() {<code>\n}()` in `Function.node.js` / `FunctionItem.node.js`).
+CODE_FIELDS = {"n8n-nodes-base.code": "jsCode", "@n8n/n8n-nodes-langchain.code": "jsCode",
+               "@n8n/n8n-nodes-langchain.toolCode": "jsCode", "n8n-nodes-base.function": "functionCode",
+               "n8n-nodes-base.functionItem": "functionCode"}  # fmt: skip
+CODE_TYPES = set(CODE_FIELDS)
 # Reads [code, ...] on stdin, prints [error-or-null, ...]: each error "line L: message" relative to the user code.
 _COMPILE = r"""
 const vm = require('vm');
@@ -54,9 +59,10 @@ def code_sources(file: str, nodes: list[Any]) -> list[CodeSource]:
         params = node.get("parameters")
         if not isinstance(params, dict) or params.get("language", "javaScript") != "javaScript":
             continue
-        code = params.get("jsCode")
+        key = CODE_FIELDS[str(node.get("type"))]
+        code = params.get(key)
         if isinstance(code, str):
-            sources.append(CodeSource(file, node_label(node, index), "parameters.jsCode", code))
+            sources.append(CodeSource(file, node_label(node, index), f"parameters.{key}", code))
     return sources
 
 
