@@ -4,7 +4,7 @@
 # skipped, so a warm `make images` takes a second. Expensive intermediate results (the Debian root filesystem, the
 # n8n npm install) are cached in $KAIZENITY_CACHE (default ~/.cache/kaizenity).
 #
-# Usage: images/build.sh [--force] [postgres|caddy|redis|n8n ...]     (default: all)
+# Usage: images/build.sh [--force] [postgres|caddy|redis|n8n|monitoring ...]     (default: all)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=images/versions.env
@@ -17,11 +17,11 @@ targets=()
 for arg in "$@"; do
     case "$arg" in
         --force) force=true ;;
-        postgres|caddy|redis|n8n) targets+=("$arg") ;;
-        *) echo "images/build.sh: unknown argument '$arg'. Use: [--force] [postgres|caddy|redis|n8n ...]" >&2; exit 2 ;;
+        postgres|caddy|redis|n8n|monitoring) targets+=("$arg") ;;
+        *) echo "images/build.sh: unknown argument '$arg'. Use: [--force] [postgres|caddy|redis|n8n|monitoring ...]" >&2; exit 2 ;;
     esac
 done
-[ ${#targets[@]} -eq 0 ] && targets=(postgres caddy redis n8n)
+[ ${#targets[@]} -eq 0 ] && targets=(postgres caddy redis n8n monitoring)
 
 # Debian's client drives the daemon's built-in BuildKit; a newer client on PATH may lack the buildx plugin.
 docker_cli=docker
@@ -32,7 +32,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 say() { echo "images: $*"; }
 
 recipe_hash() {  # hash of every file that defines an image (the base's recipe included) and the pinned versions
-    (cd "$here" && { cat versions.env base/make-rootfs.sh; for dir in "$@"; do cat "$dir"/*; done; }) \
+    # monitoring's image carries the health probes (the exporter): their source is part of its recipe.
+    (cd "$here" && { cat versions.env base/make-rootfs.sh; for dir in "$@"; do cat "$dir"/*
+        if [ "$dir" = monitoring ]; then cat ../healthchecks/*.py ../healthchecks/formats/*.py; fi; done; }) \
         | sha256sum | cut -c1-16
 }
 
@@ -80,6 +82,16 @@ build_n8n() {
     build n8n "$tag" "$app"
 }
 
+build_monitoring() {  # the health exporter runs the repository's probes: they join the build context
+    local context
+    context=$(mktemp -d)
+    cp "$here/monitoring/Dockerfile" "$context/"
+    cp -r "$here/../healthchecks" "$context/healthchecks"
+    find "$context" -name __pycache__ -prune -exec rm -rf {} +
+    build monitoring "$prefix/monitoring:1" "$context"
+    rm -rf "$context"
+}
+
 mkdir -p "$cache"
 ensure_base
 for target in "${targets[@]}"; do
@@ -88,6 +100,7 @@ for target in "${targets[@]}"; do
         caddy) build caddy "$prefix/caddy:2" "$here/caddy" ;;
         redis) build redis "$prefix/redis:8" "$here/redis" ;;
         n8n) build_n8n ;;
+        monitoring) build_monitoring ;;
     esac
 done
 # Predecessors of rebuilt images, untagged now: remove them (images a container still uses are kept).
