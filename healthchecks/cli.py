@@ -49,6 +49,11 @@ UNKNOWN_EXIT = 3
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the report atomically to this file instead of stdout (textfile collector).",
 )
+@click.option(
+    "--serve",
+    metavar="HOST:PORT",
+    help="Serve the probes as a Prometheus exporter (/metrics, /probe?target=NAME) instead of running once.",
+)
 def health(  # noqa: PLR0917 - click passes every option positionally by name
     config_path: Path | None,
     stack: str | None,
@@ -58,6 +63,7 @@ def health(  # noqa: PLR0917 - click passes every option positionally by name
     timeout: float | None,
     watch: float | None,
     output: Path | None,
+    serve: str | None,
 ) -> None:
     """Run the health probes and report what is wrong and what to do.
 
@@ -65,6 +71,8 @@ def health(  # noqa: PLR0917 - click passes every option positionally by name
     configured and do not fail the run. See docs/runbook.md for every failure and its fix.
     """
     plan = _plan(config_path, stack, _names(only), _names(skip), timeout)
+    if serve:
+        _serve(plan, serve)
     color = fmt == "table" and output is None and use_color(sys.stdout, os.environ)
     code = _run_once(plan, fmt, color, output, clear=bool(watch and color))
     while watch:
@@ -74,6 +82,18 @@ def health(  # noqa: PLR0917 - click passes every option positionally by name
         except KeyboardInterrupt:
             break
     raise SystemExit(code)
+
+
+def _serve(plan: Plan, listen: str) -> None:
+    from healthchecks.exporter import serve
+
+    try:
+        serve(plan, listen)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+    raise SystemExit(0)
 
 
 def use_color(stream: TextIO, environ: Mapping[str, str]) -> bool:
