@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.model import Endpoints, EnvironmentModel, NetworkSpec, ServiceSpec, VolumeSpec
-from infra.services import gateway, n8n, postgres, redis
+from infra.services import gateway, monitoring, n8n, postgres, redis
 from infra.services.common import labels
 from infra.settings import Publish, Settings
 
@@ -13,6 +13,7 @@ _VOLUME_PURPOSES = {
     "caddy-data": "Caddy certificates and ACME account",
     "caddy-config": "Caddy autosaved configuration",
     redis.DATA_VOLUME: "Redis append-only file (queue mode)",
+    **monitoring.VOLUME_PURPOSES,
 }
 
 
@@ -24,6 +25,7 @@ def build_environment(settings: Settings) -> EnvironmentModel:
     services.append(n8n.build(settings))
     services += n8n.build_workers(settings)
     services.append(gateway.build(settings))
+    services += monitoring.build(settings, services)
     used = {mount.volume for service in services for mount in service.mounts}
     volumes = tuple(
         VolumeSpec(name, f"{settings.prefix}-{name}", purpose)

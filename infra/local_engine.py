@@ -43,6 +43,7 @@ SECRET_LENGTHS = {
     "appDatabasePassword": 32,
     "telegramWebhookSecret": 32,
     "telegramWebhookPathToken": 32,
+    "monitoringTelegramBotToken": 46,
 }
 
 

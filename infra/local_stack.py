@@ -173,6 +173,8 @@ def _create_kwargs(spec: ServiceSpec, network: str, log_config: Any) -> dict[str
     }
     if spec.user:
         kwargs["user"] = spec.user
+    if spec.entrypoint:
+        kwargs["entrypoint"] = list(spec.entrypoint)
     if spec.healthcheck:
         check = spec.healthcheck
         kwargs["healthcheck"] = {

@@ -93,6 +93,7 @@ class ServiceSpec:
     container_name: str
     image: str
     command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None  # replaces the image's (monitoring: one image, several binaries)
     env: tuple[tuple[str, EnvValue], ...] = ()
     ports: tuple[PortBinding, ...] = ()
     mounts: tuple[VolumeMount, ...] = ()

@@ -28,6 +28,12 @@ COMPONENT_TYPES = {
     "n8n-worker": "kaizenity:service:N8nWorker",
     "redis": "kaizenity:service:Redis",
     "gateway": "kaizenity:service:Gateway",
+    "prometheus": "kaizenity:monitoring:Prometheus",
+    "alertmanager": "kaizenity:monitoring:Alertmanager",
+    "postgres-exporter": "kaizenity:monitoring:PostgresExporter",
+    "redis-exporter": "kaizenity:monitoring:RedisExporter",
+    "node-exporter": "kaizenity:monitoring:NodeExporter",
+    "health-exporter": "kaizenity:monitoring:HealthExporter",
 }
 
 
@@ -77,6 +83,7 @@ def _container_args(args: ServiceComponentArgs) -> docker.ContainerArgs:
         # The image *id*, not its name: a name would make every `pulumi up` see a change and recreate.
         image=args.image.image_id,
         command=list(spec.command) if spec.command else None,
+        entrypoints=list(spec.entrypoint) if spec.entrypoint else None,
         envs=[_env_entry(key, value, args.resolve) for key, value in spec.env],
         ports=[
             docker.ContainerPortArgs(internal=p.container_port, external=p.host_port, ip=p.host_ip, protocol=p.protocol)

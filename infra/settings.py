@@ -176,6 +176,52 @@ class GatewaySettings(_Section):
         return f"https://{self.domain}" + ("" if self.https_port == 443 else f":{self.https_port}")
 
 
+class MonitoringImages(_Section):
+    """Monitoring images: the upstream projects' official images by default (versions = Debian trixie's packages,
+    which `kaizenity-local/monitoring` is built from). The health exporter runs this repository's probes: its
+    image is `kaizenity-local/monitoring` (`make images`) or any image with python3 and the probes' libraries."""
+
+    prometheus: Image = Field("prom/prometheus:v2.53.3", examples=["prom/prometheus:v2.53.3"])
+    alertmanager: Image = Field("prom/alertmanager:v0.28.1", examples=["prom/alertmanager:v0.28.1"])
+    postgres_exporter: Image = Field(
+        "prometheuscommunity/postgres-exporter:v0.17.1", examples=["prometheuscommunity/postgres-exporter:v0.17.1"]
+    )
+    redis_exporter: Image = Field("oliver006/redis_exporter:v1.69.0", examples=["oliver006/redis_exporter:v1.69.0"])
+    node_exporter: Image = Field("prom/node-exporter:v1.9.0", examples=["prom/node-exporter:v1.9.0"])
+    health_exporter: Image = Field("kaizenity-local/monitoring:1", examples=["kaizenity-local/monitoring:1"])
+
+
+class MonitoringSettings(_Section):
+    """Prometheus, Alertmanager and exporters (infra/services/monitoring.py): on in staging and prod.
+
+    `memoryMb` is the whole monitoring part's budget, split among its containers; keep it under ~15 % of the
+    platform's own memory limits (the ci/dev default 512 MB is 15 % of dev's 3.3 GB; prod's 768 MB is 6 %)."""
+
+    enabled: bool = Field(False, examples=[True])
+    retention: Annotated[str, Field(pattern=r"^[0-9]+[hdw]$", examples=["15d"])] = "15d"
+    retention_size_mb: int = Field(2048, ge=256, le=1048576, examples=[2048])
+    memory_mb: int = Field(512, ge=448, le=65536, examples=[512])  # Prometheus gets >= 96 MB
+    scrape_interval_s: int = Field(30, ge=1, le=300, examples=[30])
+    evaluation_interval_s: int = Field(30, ge=1, le=300, examples=[30])
+    group_wait_s: int = Field(30, ge=0, le=600, examples=[30])
+    repeat_interval: Annotated[str, Field(pattern=r"^[0-9]+[mhd]$", examples=["4h"])] = "4h"
+    telegram_chat_id: Annotated[
+        str | None, Field(pattern=r"^-?[0-9]+$|^@[A-Za-z0-9_]{5,}$", examples=["-1001234567890"])
+    ] = None
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", pattern=r"^https?://[^\s]+$", examples=["https://api.telegram.org"]
+    )
+    webhook_url: str | None = Field(None, pattern=r"^https?://[^\s]+$", examples=["https://oncall.example.com/hook"])
+    runbook_base_url: str = Field(
+        "https://github.com/kaizenity/tta-ops/blob/main", pattern=r"^https?://[^\s]+$",
+        examples=["https://github.com/kaizenity/tta-ops/blob/main"],
+    )  # fmt: skip
+    publish: Publish = Field(Publish.NONE, examples=["loopback", "none"])
+    prometheus_host_port: Port = Field(9090, examples=[9090])
+    alertmanager_host_port: Port = Field(9093, examples=[9093])
+    images: MonitoringImages = Field(default_factory=MonitoringImages)  # type: ignore[arg-type]
+
+
 class SecretSettings(_Section):
     """Secrets: set with `pulumi config set --secret KEY VALUE`; never in plain stack files."""
 
@@ -197,6 +243,7 @@ class SecretSettings(_Section):
     )
     telegram_bot_token: SecretStr | None = Field(None, min_length=8, examples=["123456:ABC-DEF"])
     coda_api_token: SecretStr | None = Field(None, min_length=8, examples=["<the Coda API token>"])
+    monitoring_telegram_bot_token: SecretStr | None = Field(None, min_length=8, examples=["123456:ABC-DEF"])
 
     @field_validator("n8n_owner_password")
     @classmethod
@@ -242,6 +289,7 @@ SECRET_PURPOSE: dict[str, str] = {
     "telegramWebhookPathToken": "the secret part of the Telegram webhook's URL path",
     "telegramBotToken": "the Telegram bot token (from @BotFather)",
     "codaApiToken": "the Coda API token",
+    "monitoringTelegramBotToken": "the bot Alertmanager pages on-call with (monitoring.telegramChatId)",
 }
 # Secrets every environment needs for its seed workflows (Telegram and Coda tokens are optional).
 WORKFLOW_SECRET_KEYS: tuple[str, ...] = (
@@ -276,6 +324,7 @@ class Settings(_Section):
     redis: RedisSettings = Field(default_factory=RedisSettings)  # type: ignore[arg-type]
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)  # type: ignore[arg-type]
     workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)  # type: ignore[arg-type]
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)  # type: ignore[arg-type]
     secrets: SecretSettings = Field(default_factory=SecretSettings)  # type: ignore[arg-type]
 
     @property
@@ -295,6 +344,10 @@ def published_host_ports(settings: Settings) -> list[tuple[str, str, int]]:
         ports.append(("postgres.hostPort", "127.0.0.1", settings.postgres.host_port))
     if settings.n8n.publish is Publish.LOOPBACK:
         ports.append(("n8n.hostPort", "127.0.0.1", settings.n8n.host_port))
+    monitoring = settings.monitoring
+    if monitoring.enabled and monitoring.publish is Publish.LOOPBACK:
+        ports.append(("monitoring.prometheusHostPort", "127.0.0.1", monitoring.prometheus_host_port))
+        ports.append(("monitoring.alertmanagerHostPort", "127.0.0.1", monitoring.alertmanager_host_port))
     return ports
 
 

@@ -16,6 +16,7 @@ import pytest
 from infra.environment import build_environment
 from infra.migrations_resource import SchemaMigrationsProvider, migration_checksums, pending_between
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec
+from infra.services import monitoring
 from infra.settings import parse_settings
 from infra.workflows_resource import SeedWorkflowsProvider, changed_definitions, definition_hashes
 from tests.unit.pulumi_harness import (
@@ -70,6 +71,12 @@ def test_resource_inventory(stack: str) -> None:
                 "n8n-worker": "kaizenity:service:N8nWorker",
                 "redis": "kaizenity:service:Redis",
                 "gateway": "kaizenity:service:Gateway",
+                "prometheus": "kaizenity:monitoring:Prometheus",
+                "alertmanager": "kaizenity:monitoring:Alertmanager",
+                "postgres-exporter": "kaizenity:monitoring:PostgresExporter",
+                "redis-exporter": "kaizenity:monitoring:RedisExporter",
+                "node-exporter": "kaizenity:monitoring:NodeExporter",
+                "health-exporter": "kaizenity:monitoring:HealthExporter",
             }[s.kind]
             for s in env_model.services
         )
@@ -100,6 +107,7 @@ def test_each_container_renders_its_model_spec_exactly(stack: str) -> None:
                 assert env[key] == value, (name, key)
         assert set(env) == {k for k, _ in spec.env}
         assert inputs.get("command") == (list(spec.command) if spec.command else None)
+        assert inputs.get("entrypoints") == (list(spec.entrypoint) if spec.entrypoint else None)
         assert inputs["memory"] == spec.memory_mb
         assert inputs.get("user") == spec.user
         assert inputs["restart"] == spec.restart
@@ -120,8 +128,12 @@ def test_containers_use_the_image_id_of_a_kept_remote_image(stack: str) -> None:
     result = rendered(stack)
     images = {r.inputs["name"]: r for r in result.of_type("docker:index/remoteImage:RemoteImage")}
     settings_images = parse_settings(stack, stack_config(stack)).images
-    assert set(images) == {settings_images.postgres, settings_images.n8n, settings_images.gateway} | (
-        {settings_images.redis} if any(s.kind == "redis" for s in model(stack).services) else set()
+    monitoring_images = {s.image for s in model(stack).services if s.kind in monitoring.PORTS}
+    assert (
+        set(images)
+        == {settings_images.postgres, settings_images.n8n, settings_images.gateway}
+        | ({settings_images.redis} if any(s.kind == "redis" for s in model(stack).services) else set())
+        | monitoring_images
     )
     assert all(image.inputs["keepLocally"] is True for image in images.values())
     for spec in model(stack).services:

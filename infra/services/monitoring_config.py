@@ -1,0 +1,132 @@
+"""Prometheus' and Alertmanager's configuration files, rendered from the settings.
+
+Written as data and dumped as YAML (not text templates) so a chat id or URL can never break the syntax. The
+Telegram message itself is a Go template (monitoring/telegram-message.tmpl) that Alertmanager renders.
+
+Routing (one outage pages once):
+- alerts are grouped per (alertname, stack): twenty failing probes of one kind are one message;
+- critical alerts page on Telegram (and reach the webhook); warnings go to the webhook, or Telegram without one;
+- inhibitions: N8nDown silences what n8n being down causes (inbound backlog, queue, heartbeat, executions);
+  PostgresDown silences the same plus n8n itself; a critical alert silences the warning of the same component.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from infra.settings import Settings
+
+RULES_GLOB = "/etc/kaizenity/rules/*.yml"
+DOWNSTREAM_OF_N8N = "inbound|queue|heartbeat|executions"
+
+
+def prometheus_config(settings: Settings, targets: list[str]) -> str:
+    """prometheus.yml: scrape jobs for n8n, the exporters in `targets`, Alertmanager and itself."""
+    from infra.services import monitoring, n8n
+
+    m = settings.monitoring
+    jobs: dict[str, tuple[str, str]] = {  # job -> (host:port, metrics path)
+        "prometheus": (f"localhost:{monitoring.PORTS[monitoring.PROMETHEUS]}", "/metrics"),
+        "alertmanager": (f"{monitoring.ALERTMANAGER}:{monitoring.PORTS[monitoring.ALERTMANAGER]}", "/metrics"),
+        "n8n": (f"{n8n.NAME}:{n8n.PORT}", "/metrics"),
+    }
+    job_names = {
+        monitoring.HEALTH_EXPORTER: "health",
+        monitoring.POSTGRES_EXPORTER: "postgres",
+        monitoring.REDIS_EXPORTER: "redis",
+        monitoring.NODE_EXPORTER: "node",
+    }
+    for target in targets:
+        jobs[job_names[target]] = (f"{target}:{monitoring.PORTS[target]}", "/metrics")
+    scrape = [
+        {
+            "job_name": job,
+            "metrics_path": path,
+            "static_configs": [{"targets": [address]}],
+            # the health probes call SaaS APIs with their own timeouts (8 s): give the scrape room
+            **({"scrape_timeout": f"{min(m.scrape_interval_s, 15)}s"} if job == "health" else {}),
+        }
+        for job, (address, path) in jobs.items()
+    ]
+    config: dict[str, Any] = {
+        "global": {
+            "scrape_interval": f"{m.scrape_interval_s}s",
+            "scrape_timeout": f"{min(m.scrape_interval_s, 10)}s",
+            "evaluation_interval": f"{m.evaluation_interval_s}s",
+            "external_labels": {"stack": settings.stack},
+        },
+        "rule_files": [RULES_GLOB],
+        "alerting": {
+            "alertmanagers": [
+                {
+                    "static_configs": [
+                        {"targets": [f"{monitoring.ALERTMANAGER}:{monitoring.PORTS[monitoring.ALERTMANAGER]}"]}
+                    ]
+                }
+            ]
+        },
+        "scrape_configs": scrape,
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def alertmanager_config(settings: Settings, telegram_template: str, bot_token_file: str) -> str:
+    """alertmanager.yml: Telegram and webhook receivers, grouping and inhibitions."""
+    m = settings.monitoring
+    telegram = (
+        [
+            {
+                "api_url": m.telegram_api_url,
+                "bot_token_file": bot_token_file,
+                "chat_id": int(m.telegram_chat_id) if m.telegram_chat_id.lstrip("-").isdigit() else m.telegram_chat_id,
+                "parse_mode": "HTML",
+                "send_resolved": True,
+                "message": telegram_template.replace("RUNBOOK_BASE", m.runbook_base_url.rstrip("/")),
+            }
+        ]
+        if m.telegram_chat_id
+        else []
+    )
+    webhook = [{"url": m.webhook_url, "send_resolved": True}] if m.webhook_url else []
+    page: dict[str, Any] = {"name": "page"}
+    if telegram:
+        page["telegram_configs"] = telegram
+    if webhook:
+        page["webhook_configs"] = webhook
+    ticket: dict[str, Any] = {"name": "ticket"}
+    if webhook or telegram:  # copies: yaml would write shared lists as anchors, harder to read
+        ticket["webhook_configs" if webhook else "telegram_configs"] = [dict(item) for item in webhook or telegram]
+    config: dict[str, Any] = {
+        "route": {
+            "receiver": "page",
+            "group_by": ["alertname", "stack"],
+            "group_wait": f"{m.group_wait_s}s",
+            "group_interval": "5m",
+            "repeat_interval": m.repeat_interval,
+            "routes": [
+                {"matchers": ['severity="critical"'], "receiver": "page"},
+                {"matchers": ['severity="warning"'], "receiver": "ticket"},
+            ],
+        },
+        "inhibit_rules": [
+            {
+                "source_matchers": ['alertname="N8nDown"'],
+                "target_matchers": [f'component=~"{DOWNSTREAM_OF_N8N}"'],
+                "equal": ["stack"],
+            },
+            {
+                "source_matchers": ['alertname="PostgresDown"'],
+                "target_matchers": [f'component=~"n8n|{DOWNSTREAM_OF_N8N}|backups"'],
+                "equal": ["stack"],
+            },
+            {
+                "source_matchers": ['severity="critical"'],
+                "target_matchers": ['severity="warning"'],
+                "equal": ["stack", "component"],
+            },
+        ],
+        "receivers": [page, ticket],
+    }
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=200)
