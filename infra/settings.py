@@ -204,6 +204,7 @@ class MonitoringSettings(_Section):
     scrape_interval_s: int = Field(30, ge=1, le=300, examples=[30])
     evaluation_interval_s: int = Field(30, ge=1, le=300, examples=[30])
     group_wait_s: int = Field(30, ge=0, le=600, examples=[30])
+    group_interval_s: int = Field(300, ge=1, le=3600, examples=[300])  # also delays "resolved" messages
     repeat_interval: Annotated[str, Field(pattern=r"^[0-9]+[mhd]$", examples=["4h"])] = "4h"
     telegram_chat_id: Annotated[
         str | None, Field(pattern=r"^-?[0-9]+$|^@[A-Za-z0-9_]{5,}$", examples=["-1001234567890"])

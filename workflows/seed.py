@@ -29,6 +29,10 @@ from workflows.n8n_api import PublicApi
 from workflows.validate import WorkflowValidationError, check_resolved, load_definitions
 
 WORKFLOW_FIELDS = ("name", "nodes", "connections", "settings")
+# The error workflow (workflows/definitions/error-handler.json): created first, then set as `settings.errorWorkflow`
+# of every other managed workflow. n8n references it by id, known only once created: the seeder fills it in, so the
+# definition files carry no placeholder (and a workflow file added later gets the handler without remembering to).
+ERROR_WORKFLOW = f"{MANAGED_PREFIX}error handler"
 Progress = Callable[[str], None]
 
 
@@ -97,9 +101,15 @@ def seed(
     for workflow in api.workflows():
         if str(workflow.get("name", "")).startswith(MANAGED_PREFIX):
             by_name.setdefault(str(workflow["name"]), []).append(workflow)
-    for definition in definitions:
+    error_workflow_id: str | None = None
+    for definition in sorted(definitions, key=lambda d: d.data.get("name") != ERROR_WORKFLOW):
         body = desired_body(definition, values, credential_ids)
-        run.converge_workflow(body, bool(definition.data.get("active", False)), by_name.pop(body["name"], []))
+        if body["name"] != ERROR_WORKFLOW and error_workflow_id:
+            body["settings"]["errorWorkflow"] = error_workflow_id
+        active = bool(definition.data.get("active", False))
+        workflow_id = run.converge_workflow(body, active, by_name.pop(body["name"], []))
+        if body["name"] == ERROR_WORKFLOW:
+            error_workflow_id = workflow_id
     for leftovers in by_name.values():  # managed names with no file any more
         for workflow in leftovers:
             run.retire(workflow, removed)
@@ -128,18 +138,20 @@ class _Run:
     dry_run: bool
     progress: Progress
 
-    def converge_workflow(self, body: dict[str, Any], active: bool, matches: list[dict[str, Any]]) -> None:
+    def converge_workflow(self, body: dict[str, Any], active: bool, matches: list[dict[str, Any]]) -> str | None:
+        """Create, update, (de)activate as needed; the workflow's id (None when a dry run would create it)."""
         name = body["name"]
         if not matches:
             self.report.created.append(name)
             self.progress(f"create workflow {name!r}")
             if active:
                 self.report.activated.append(name)
-            if not self.dry_run:
-                workflow_id = str(self.api.create_workflow(body)["id"])
-                if active:
-                    self.api.set_active(workflow_id, True)
-            return
+            if self.dry_run:
+                return None
+            workflow_id = str(self.api.create_workflow(body)["id"])
+            if active:
+                self.api.set_active(workflow_id, True)
+            return workflow_id
         keep, *duplicates = sorted(matches, key=lambda w: str(w.get("createdAt", "")))
         for duplicate in duplicates:  # "exactly once": extra copies (a crashed earlier run, a copy-paste) go
             self.retire(duplicate, "delete")
@@ -156,6 +168,7 @@ class _Run:
             self.progress(f"{'activate' if active else 'deactivate'} workflow {name!r}")
             if not self.dry_run:
                 self.api.set_active(str(keep["id"]), active)
+        return str(keep["id"])
 
     def retire(self, workflow: dict[str, Any], how: str) -> None:
         name = str(workflow["name"])

@@ -103,7 +103,7 @@ def alertmanager_config(settings: Settings, telegram_template: str, bot_token_fi
             "receiver": "page",
             "group_by": ["alertname", "stack"],
             "group_wait": f"{m.group_wait_s}s",
-            "group_interval": "5m",
+            "group_interval": f"{m.group_interval_s}s",
             "repeat_interval": m.repeat_interval,
             "routes": [
                 {"matchers": ['severity="critical"'], "receiver": "page"},

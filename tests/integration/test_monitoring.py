@@ -1,0 +1,205 @@
+"""Monitoring on the real stack (ci + monitoring enabled through a settings override, offline images): Prometheus
+scrapes n8n and every exporter; stopping n8n pages a fake Telegram Bot API (tests/fakes/telegram_bot_api.py: the
+sendMessage envelope of core.telegram.org/bots/api#sendmessage) within the rule's `for` + scrape and evaluation
+intervals + group_wait, and recovery sends "resolved"; a failing seed workflow lands in ops.workflow_errors through
+the error workflow and reaches Telegram as WorkflowErrorsRecorded.
+
+Short intervals (5 s scrape/evaluation/group_wait, 10 s group_interval) keep the run to minutes; the rules are
+the shipped ones, so N8nDown still waits its 2 minutes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import httpx
+import psycopg
+import pytest
+
+from infra import local_engine
+from infra.local_engine import LocalEndpoints
+from infra.services import monitoring
+from tests.fakes.telegram_bot_api import FakeTelegram
+from workflows.n8n_api import PublicApi
+
+pytestmark = pytest.mark.integration
+
+MONITORING_IMAGE = "kaizenity-local/monitoring:1"
+BOT_TOKEN = "424242:monitoring-test-token"
+CHAT_ID = "-100777"
+SCRAPE_S, EVALUATION_S, GROUP_WAIT_S, GROUP_INTERVAL_S = 5, 5, 5, 10
+N8N_DOWN_FOR_S = 120  # monitoring/rules/platform.yml: N8nDown `for: 2m`
+SLACK_S = 45  # a loaded 2-core host: container stop/start and Alertmanager's send
+
+
+@dataclass
+class Monitored:
+    endpoints: LocalEndpoints
+    telegram: FakeTelegram
+    prometheus: str
+    prefix: str
+
+    def container(self, service: str) -> Any:
+        return docker.from_env().containers.get(f"{self.prefix}-{service}")
+
+
+def _host_address_reachable_from_containers() -> str:
+    """The docker0 bridge's address: a host address every container can reach, known before the environment's
+    own network exists (the Alertmanager configuration is rendered before it is)."""
+    bridge = docker.from_env().networks.get("bridge").attrs["IPAM"]["Config"][0]
+    return str(bridge.get("Gateway") or next(ipaddress.ip_network(bridge["Subnet"]).hosts()))
+
+
+@pytest.fixture(scope="module")
+def monitored() -> Iterator[Monitored]:
+    telegram = FakeTelegram(_host_address_reachable_from_containers())
+    prefix = f"kzt-mon-{secrets.token_hex(3)}"
+    prometheus_port = local_engine.free_port()
+    monitoring = {
+        "enabled": True,
+        "publish": "loopback",
+        "prometheusHostPort": prometheus_port,
+        "alertmanagerHostPort": local_engine.free_port(),
+        "scrapeIntervalS": SCRAPE_S,
+        "evaluationIntervalS": EVALUATION_S,
+        "groupWaitS": GROUP_WAIT_S,
+        "groupIntervalS": GROUP_INTERVAL_S,
+        "telegramChatId": CHAT_ID,
+        "telegramApiUrl": telegram.base_url,
+        "images": dict.fromkeys(
+            ("prometheus", "alertmanager", "postgresExporter", "redisExporter", "nodeExporter", "healthExporter"),
+            MONITORING_IMAGE,
+        ),
+    }
+    try:
+        _stack, endpoints = local_engine.start(
+            "ci",
+            prefix=prefix,
+            offline=True,
+            free_ports=True,
+            record=False,
+            preset_secrets={"monitoringTelegramBotToken": BOT_TOKEN},
+            seed_values={"heartbeatUnit": "seconds", "heartbeatEvery": "5"},
+            overrides={"monitoring": monitoring},
+        )
+    except Exception as exc:
+        local_engine.stop(prefix)
+        telegram.close()
+        pytest.fail(f"could not bring up ci with monitoring: {exc}\nFix: `bash images/build.sh monitoring`")
+    try:
+        yield Monitored(endpoints, telegram, f"http://127.0.0.1:{prometheus_port}", prefix)
+    finally:
+        local_engine.stop(prefix)
+        telegram.close()
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(1)
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def promql(monitored: Monitored, expr: str) -> list[dict[str, Any]]:
+    reply = httpx.get(f"{monitored.prometheus}/api/v1/query", params={"query": expr}, timeout=10)
+    reply.raise_for_status()
+    result: list[dict[str, Any]] = reply.json()["data"]["result"]
+    return result
+
+
+def pages(monitored: Monitored, *words: str) -> list[str]:
+    texts = [str(call.params.get("text", "")) for call in monitored.telegram.sent_messages()]
+    return [text for text in texts if all(word in text for word in words)]
+
+
+def query(endpoints: LocalEndpoints, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    assert endpoints.database_url
+    with psycopg.connect(endpoints.database_url, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_prometheus_scrapes_n8n_and_every_exporter(monitored: Monitored) -> None:
+    jobs = {"prometheus", "alertmanager", "n8n", "health", "postgres", "node"}
+
+    def all_up() -> bool:
+        return {r["metric"]["job"] for r in promql(monitored, "up == 1")} >= jobs
+
+    wait_for(all_up, 120, f"every scrape job up ({', '.join(sorted(jobs))})")
+    assert promql(monitored, 'node_filesystem_avail_bytes{mountpoint="/volumes/pgdata"}'), "volume filesystem metric"
+    assert promql(monitored, "pg_settings_max_connections"), "postgres_exporter metrics"
+    assert promql(monitored, 'probe_success{probe="database"} == 1'), "health exporter's database probe"
+
+
+def test_alertmanager_accepts_its_rendered_configuration(monitored: Monitored) -> None:
+    done = monitored.container("alertmanager").exec_run(["amtool", "check-config", "/etc/kaizenity/alertmanager.yml"])
+    assert done.exit_code == 0, done.output.decode()
+    token = monitored.container("alertmanager").exec_run(["cat", monitoring.BOT_TOKEN_FILE]).output.decode()
+    assert token == BOT_TOKEN
+    config = monitored.container("alertmanager").exec_run(["cat", "/etc/kaizenity/alertmanager.yml"]).output.decode()
+    assert BOT_TOKEN not in config
+
+
+def test_every_seed_workflow_reports_to_the_error_workflow(monitored: Monitored) -> None:
+    endpoints = monitored.endpoints
+    assert endpoints.n8n_url
+    assert endpoints.n8n_api_key
+    api = PublicApi(endpoints.n8n_url, endpoints.n8n_api_key)  # closed with the test process
+    ours = {w["name"]: w for w in api.workflows() if str(w["name"]).startswith("Kaizenity: ")}
+    handler = ours.pop("Kaizenity: error handler")
+    assert len(ours) >= 5
+    for name, summary in ours.items():
+        settings = api.workflow(str(summary["id"])).get("settings") or {}
+        assert settings.get("errorWorkflow") == str(handler["id"]), name
+
+
+def test_failing_seed_workflow_is_recorded_and_alerted(monitored: Monitored) -> None:
+    endpoints = monitored.endpoints
+    wait_for(lambda: query(endpoints, "SELECT 1 FROM ops.heartbeats LIMIT 1"), 60, "a first heartbeat")
+    query(endpoints, "REVOKE INSERT ON ops.heartbeats FROM kaizenity_app")  # the heartbeat (every 5 s) now fails
+    try:
+        rows = wait_for(
+            lambda: query(
+                endpoints,
+                "SELECT workflow_name, node_name, message, execution_id FROM ops.workflow_errors "
+                "WHERE workflow_name = 'Kaizenity: heartbeat'",
+            ),
+            90,
+            "the error workflow to record the failing heartbeat",
+        )
+    finally:
+        query(endpoints, "GRANT INSERT ON ops.heartbeats TO kaizenity_app")
+    _workflow, node, message, execution_id = rows[0]
+    assert node == "Write heartbeat"
+    assert "permission denied" in message
+    assert execution_id
+    budget = SCRAPE_S + EVALUATION_S + GROUP_WAIT_S + SLACK_S
+    found = wait_for(lambda: pages(monitored, "WorkflowErrorsRecorded", "Kaizenity: heartbeat"), budget, "the page")
+    assert "docs/runbook.md#workflowerrorsrecorded" in found[0]
+
+
+def test_stopping_n8n_pages_once_and_recovery_resolves(monitored: Monitored) -> None:
+    n8n = monitored.container("n8n")
+    n8n.stop(timeout=30)
+    stopped = time.monotonic()
+    try:
+        budget = N8N_DOWN_FOR_S + SCRAPE_S + EVALUATION_S + GROUP_WAIT_S + SLACK_S
+        firing = wait_for(lambda: pages(monitored, "FIRING", "N8nDown"), budget, "the N8nDown page")
+        elapsed = time.monotonic() - stopped
+        assert elapsed >= N8N_DOWN_FOR_S - SCRAPE_S, f"paged after {elapsed:.0f} s: the rule's `for` was not honoured"
+        assert "docs/runbook.md#n8ndown" in firing[0]
+        print(f"N8nDown paged {elapsed:.0f} s after n8n stopped (budget {budget} s)")
+    finally:
+        n8n.start()
+    restarted = time.monotonic()
+    wait_for(lambda: pages(monitored, "RESOLVED", "N8nDown"), 180, "the resolved message")
+    print(f"N8nDown resolved {time.monotonic() - restarted:.0f} s after n8n was started again")
+    assert len(pages(monitored, "FIRING", "N8nDown")) == 1, "one outage, one page"
