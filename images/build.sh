@@ -32,9 +32,11 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 say() { echo "images: $*"; }
 
 recipe_hash() {  # hash of every file that defines an image (the base's recipe included) and the pinned versions
-    # monitoring's image carries the health probes (the exporter): their source is part of its recipe.
+    # monitoring's image carries the health probes (the exporter) and what they read (migrations, workflow
+    # definitions): their source is part of its recipe.
     (cd "$here" && { cat versions.env base/make-rootfs.sh; for dir in "$@"; do cat "$dir"/*
-        if [ "$dir" = monitoring ]; then cat ../healthchecks/*.py ../healthchecks/formats/*.py; fi; done; }) \
+        if [ "$dir" = monitoring ]; then cat ../healthchecks/*.py ../healthchecks/formats/*.py ../bootstrap/*.py \
+            ../bootstrap/migrations/* ../workflows/*.py ../workflows/definitions/*; fi; done; }) \
         | sha256sum | cut -c1-16
 }
 
@@ -86,7 +88,7 @@ build_monitoring() {  # the health exporter runs the repository's probes: they j
     local context
     context=$(mktemp -d)
     cp "$here/monitoring/Dockerfile" "$context/"
-    cp -r "$here/../healthchecks" "$context/healthchecks"
+    for package in healthchecks bootstrap workflows; do cp -r "$here/../$package" "$context/$package"; done
     find "$context" -name __pycache__ -prune -exec rm -rf {} +
     build monitoring "$prefix/monitoring:1" "$context"
     rm -rf "$context"

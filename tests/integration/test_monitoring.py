@@ -88,9 +88,11 @@ def monitored() -> Iterator[Monitored]:
             seed_values={"heartbeatUnit": "seconds", "heartbeatEvery": "5"},
             overrides={"monitoring": monitoring},
         )
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too: never leave the environment behind
         local_engine.stop(prefix)
         telegram.close()
+        if not isinstance(exc, Exception):
+            raise
         pytest.fail(f"could not bring up ci with monitoring: {exc}\nFix: `bash images/build.sh monitoring`")
     try:
         yield Monitored(endpoints, telegram, f"http://127.0.0.1:{prometheus_port}", prefix)
