@@ -94,6 +94,9 @@ def _missing_secret_problems(data: Mapping[str, Any], queue_mode: bool) -> list[
     required = ["postgresPassword", "n8nDbPassword", "n8nEncryptionKey", "gatewayEditorPassword", *WORKFLOW_SECRET_KEYS]
     if queue_mode:
         required.append("redisPassword")
+    monitoring = _section(data, "monitoring")
+    if _truthy(monitoring.get("enabled")) and monitoring.get("telegramChatId"):  # Alertmanager pages with it
+        required.append("monitoringTelegramBotToken")
     present = _section(data, "secrets")
     return [
         SettingsProblem(

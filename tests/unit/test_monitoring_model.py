@@ -113,3 +113,12 @@ def test_promtool_accepts_the_rendered_prometheus_config(tmp_path: Path) -> None
 
 def test_local_placeholder_secrets_cover_the_monitoring_token() -> None:
     assert "monitoringTelegramBotToken" in placeholder_secrets()
+
+
+def test_a_telegram_chat_without_the_bot_token_is_a_settings_problem() -> None:
+    from infra.settings_problems import SettingsError
+
+    config = {**stack_config("prod"), "monitoring": {"enabled": True, "telegramChatId": "-100123"}}
+    config.pop("monitoringTelegramBotToken", None)
+    with pytest.raises(SettingsError, match="monitoringTelegramBotToken"):
+        parse_settings("prod", config)
