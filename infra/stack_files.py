@@ -7,22 +7,17 @@ reported by key, and the caller supplies secrets from its own store.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from infra.project_files import stacks_dir
 from infra.settings import CONFIG_NAMESPACE
 from infra.settings_problems import SettingsError, SettingsProblem
 
-STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
-
-
-def stacks_dir() -> Path:
-    """Where stack files live: `stacks/` of this checkout, or `$KAIZENITY_STACKS_DIR`."""
-    return Path(os.environ.get("KAIZENITY_STACKS_DIR") or STACKS_DIR)
+__all__ = ["KNOWN_NAMESPACES", "StackConfig", "available_stacks", "load_stack_config", "stacks_dir"]
 
 
 # Namespaces Pulumi itself or our provider read; anything else in a stack file is a typo.
