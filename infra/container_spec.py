@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from infra.model import EnvironmentModel, EnvValue, SecretRef, ServiceSpec, resolve_secret
 
@@ -35,7 +36,7 @@ class ContainerCreateSpec:
     env: dict[str, str]
     user: str | None
     labels: dict[str, str]
-    healthcheck: dict[str, object] | None
+    healthcheck: dict[str, Any] | None
     stop_timeout_s: int
     port_bindings: dict[str, tuple[str, int]]  # "5432/tcp" -> (host address, host port)
     volume_binds: dict[str, tuple[str, str]]  # docker volume name -> (container path, "rw" | "ro")
@@ -90,7 +91,7 @@ def _env_value(value: EnvValue, secrets: Mapping[str, str]) -> str:
     return resolve_secret(value, secrets[value.key]) if isinstance(value, SecretRef) else value
 
 
-def _healthcheck(spec: ServiceSpec) -> dict[str, object] | None:
+def _healthcheck(spec: ServiceSpec) -> dict[str, Any] | None:
     check = spec.healthcheck
     if check is None:
         return None

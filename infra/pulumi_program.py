@@ -102,6 +102,9 @@ def _container_args(args: ServiceComponentArgs) -> docker.ContainerArgs:
         labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels],
         log_driver="json-file",
         log_opts=dict(spec.log_options),
+        # The container's own stop timeout (`docker stop`, restarts, daemon shutdown) and the one `pulumi destroy`
+        # allows: both the model's grace, as the local renderer sets it.
+        stop_timeout=spec.stop_grace_s,
         destroy_grace_seconds=spec.stop_grace_s,
         must_run=True,
         wait=spec.healthcheck is not None,
