@@ -21,7 +21,7 @@ from infra.container_runner import ContainerRunner, Progress, remove_environment
 from infra.environment import build_environment
 from infra.host_ports import check_ports_free
 from infra.local_endpoints import LocalEndpoints, endpoints_for
-from infra.local_overrides import local_settings
+from infra.local_overrides import local_settings, tls_override_note
 from infra.local_seeding import migrate as apply_schema
 from infra.local_seeding import seed_workflows
 from infra.local_state import remove_state, save_state, state_dir, write_private_file
@@ -52,6 +52,9 @@ def start(
     with the n8n encryption key of the backup it is about to restore).
     """
     secrets = {**generate_secrets(required_secret_keys(stack)), **(preset_secrets or {})}
+    note = tls_override_note(stack)
+    if note and progress:
+        progress(note)
     settings = local_settings(stack, prefix=prefix, offline=offline, free_ports=free_ports, secrets=secrets)
     model = build_environment(settings)
     check_ports_free(model)

@@ -44,6 +44,17 @@ def local_tls_override(config: Mapping[str, Any]) -> dict[str, Any]:
     return {**config, "gateway": {**gateway, **LOCAL_TLS_OVERRIDE}}
 
 
+def tls_override_note(stack: str) -> str | None:
+    """What the local TLS override changes for `stack`, for the person running it; None when it does not apply."""
+    gateway = load_stack_config(stack).values.get("gateway") or {}
+    if str(gateway.get("tlsMode", "")).lower() != "acme":
+        return None
+    return (
+        f"stack '{stack}' uses public TLS (tlsMode acme, {gateway.get('domain', '?')}): the local engine runs it on "
+        "Caddy's local CA at https://localhost, published on 127.0.0.1 only (local TLS override)"
+    )
+
+
 def local_config(
     stack: str,
     *,

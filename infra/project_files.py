@@ -6,7 +6,8 @@ normal `pip install` has no checkout: the stack files and `versions.env` ship in
 the *project directory*:
 
 * `KAIZENITY_PROJECT_DIR`, else the checkout root (when running from one), else the current directory;
-* stack files: `KAIZENITY_STACKS_DIR`, else `<project dir>/stacks` when it exists, else the bundled ones;
+* stack files: `KAIZENITY_STACKS_DIR` alone when set; else `<project dir>/stacks`, then the bundled ones (a
+  team's own file of the same name wins); new stack files (`kaizenity bootstrap`) go to `<project dir>/stacks`;
 * local environment state: `KAIZENITY_STATE_DIR`, else `<project dir>/.kaizenity/local`.
 """
 
@@ -33,12 +34,17 @@ def project_dir() -> Path:
 
 
 def stacks_dir() -> Path:
-    """Where stack files live (see the module docstring for the order)."""
+    """Where the team's stack files live, and where new ones are written."""
     explicit = os.environ.get("KAIZENITY_STACKS_DIR")
-    if explicit:
-        return Path(explicit)
-    own = project_dir() / "stacks"
-    return own if own.is_dir() else BUNDLED / "stacks"
+    return Path(explicit) if explicit else project_dir() / "stacks"
+
+
+def stack_search_path() -> list[Path]:
+    """Directories searched for a stack file, first match wins: the team's, then those shipped in the wheel."""
+    own = stacks_dir()
+    if os.environ.get("KAIZENITY_STACKS_DIR"):
+        return [own]
+    return [own, BUNDLED / "stacks"]
 
 
 def versions_file() -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from infra.project_files import stacks_dir
+from infra.project_files import stack_search_path, stacks_dir
 from infra.settings import CONFIG_NAMESPACE
 from infra.settings_problems import SettingsError, SettingsProblem
 
@@ -37,14 +37,16 @@ class StackConfig:
 
 def available_stacks(directory: Path | None = None) -> list[str]:
     """Stack names that have a file in the stacks directory."""
-    found = (directory or stacks_dir()).glob("Pulumi.*.yaml")
-    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in found)
+    directories = [directory] if directory else stack_search_path()
+    found = {p for d in directories for p in d.glob("Pulumi.*.yaml")}
+    return sorted({p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in found})
 
 
 def load_stack_config(stack: str, directory: Path | None = None) -> StackConfig:
     """Parse one stack file; a missing file, bad YAML or an unknown namespace is a :class:`SettingsError`."""
-    directory = directory or stacks_dir()
-    path = directory / f"Pulumi.{stack}.yaml"
+    directories = [directory] if directory else stack_search_path()
+    candidates = [d / f"Pulumi.{stack}.yaml" for d in directories]
+    path = next((c for c in candidates if c.is_file()), candidates[0])
     if not path.is_file():
         known = ", ".join(available_stacks(directory)) or "none"
         raise SettingsError(

@@ -129,3 +129,12 @@ def test_state_file_is_private_and_public_view_hides_secrets(tmp_path: Path, mon
 def test_moved_names_are_still_served_with_a_warning() -> None:
     with pytest.warns(DeprecationWarning, match=r"infra.local_engine.local_prefix moved to infra.local_overrides"):
         assert local_engine.local_prefix("dev") == "kaizenity-dev-local"
+
+
+def test_tls_override_is_announced_only_where_it_applies() -> None:
+    from infra.local_overrides import tls_override_note
+
+    assert tls_override_note("dev") is None
+    note = tls_override_note("prod")
+    assert note is not None
+    assert "local TLS override" in note
