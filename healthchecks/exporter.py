@@ -77,11 +77,3 @@ def serve(plan: Plan, listen: str, ready: threading.Event | None = None) -> None
         server.serve_forever()
     finally:
         server.server_close()
-
-
-if __name__ == "__main__":  # the exporter container: `python3 -m healthchecks.exporter :9840`
-    import sys
-
-    from healthchecks.cli import health
-
-    health(["--serve", sys.argv[1] if len(sys.argv) > 1 else ":9840"])

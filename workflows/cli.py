@@ -48,22 +48,24 @@ def validate(paths: tuple[Path, ...], database_url: str | None, n8n_only: bool) 
 
 
 def _run(stack: str, dry_run: bool) -> None:
-    from infra import local_engine
+    from infra.local_overrides import local_prefix
+    from infra.local_seeding import seed_workflows
+    from infra.local_state import load_state, save_state
 
-    prefix = local_engine.local_prefix(stack)
-    endpoints = local_engine.load_state(prefix)
+    prefix = local_prefix(stack)
+    endpoints = load_state(prefix)
     if endpoints is None or not endpoints.n8n_url:
         raise click.ClickException(
             f"no local environment {prefix}. Fix: `kaizenity up --local --stack {stack}` (with Pulumi, `pulumi up` "
             "seeds the workflows itself)."
         )
     try:
-        report = local_engine.seed_workflows(
+        report = seed_workflows(
             endpoints, progress=lambda m: click.echo(("would " if dry_run else "") + m, err=True), dry_run=dry_run
         )
     except Exception as exc:
         raise click.ClickException(str(exc)) from None
-    local_engine.save_state(endpoints)
+    save_state(endpoints)
     click.echo("no changes" if not report.changed else f"{'plan' if dry_run else 'done'}: {_summary(report)}")
 
 

@@ -39,11 +39,8 @@ PORTS = {
     NODE_EXPORTER: 9100,
     HEALTH_EXPORTER: 9840,
 }
+JOB_NAMES = {HEALTH_EXPORTER: "health", POSTGRES_EXPORTER: "postgres", REDIS_EXPORTER: "redis", NODE_EXPORTER: "node"}
 PROMETHEUS_VOLUME, ALERTMANAGER_VOLUME = "prometheus-data", "alertmanager-data"
-VOLUME_PURPOSES = {
-    PROMETHEUS_VOLUME: "Prometheus time series (bounded by monitoring.retention and retentionSizeMb)",
-    ALERTMANAGER_VOLUME: "Alertmanager silences and notification log",
-}
 # monitoring.memoryMb split: each exporter and Alertmanager get 64 MB (Go exporters use 15-30 MB), the health
 # exporter (Python, httpx, psycopg) 96 MB, Prometheus (series in memory, query buffers) everything else.
 FIXED_MEMORY_MB = {ALERTMANAGER: 64, POSTGRES_EXPORTER: 64, REDIS_EXPORTER: 64, NODE_EXPORTER: 64, HEALTH_EXPORTER: 96}
@@ -110,7 +107,7 @@ def _prometheus(settings: Settings, targets: list[str]) -> ServiceSpec:
         entrypoint=("/bin/prometheus",),
         command=flags,
         uploads=(
-            FileUpload(f"{CONFIG_DIR}/prometheus.yml", prometheus_config(settings, targets)),
+            FileUpload(f"{CONFIG_DIR}/prometheus.yml", prometheus_config(settings, _scrape_targets(settings, targets))),
             *(FileUpload(f"{CONFIG_DIR}/rules/{path.name}", path.read_text(encoding="utf-8")) for path in rules),
         ),
         mounts=(VolumeMount(PROMETHEUS_VOLUME, "/prometheus"),),
@@ -124,6 +121,16 @@ def _prometheus(settings: Settings, targets: list[str]) -> ServiceSpec:
         user="nobody",
         depends_on=(ALERTMANAGER, *targets),
     )
+
+
+def _scrape_targets(settings: Settings, exporters: list[str]) -> dict[str, str]:
+    """Scrape job name -> host:port (all on /metrics): n8n, the exporters, Alertmanager and Prometheus itself."""
+    jobs = {
+        "prometheus": f"localhost:{PORTS[PROMETHEUS]}",
+        "alertmanager": f"{ALERTMANAGER}:{PORTS[ALERTMANAGER]}",
+        "n8n": f"{n8n.NAME}:{n8n.PORT}",
+    }
+    return jobs | {JOB_NAMES[name]: f"{name}:{PORTS[name]}" for name in exporters}
 
 
 def _alertmanager(settings: Settings) -> ServiceSpec:
@@ -236,9 +243,9 @@ def _health_exporter(settings: Settings) -> ServiceSpec:
         ("KAIZENITY_N8N_URL", f"http://{n8n.NAME}:{n8n.PORT}"),
         ("KAIZENITY_HEALTH_TIMEOUT", "8"),
     ]
-    if settings.secrets.telegram_bot_token is not None:
+    if settings.secrets.reveal("telegramBotToken") is not None:  # presence only: the value stays a SecretRef
         env.append(("TELEGRAM_BOT_TOKEN", SecretRef("telegramBotToken")))
-    if settings.secrets.coda_api_token is not None:
+    if settings.secrets.reveal("codaApiToken") is not None:
         env.append(("CODA_API_TOKEN", SecretRef("codaApiToken")))
     for key, variable in (("telegramApiBaseUrl", "TELEGRAM_API_BASE_URL"), ("codaDocId", "CODA_DOC_ID")):
         if key in settings.workflows.parameters:
@@ -249,7 +256,7 @@ def _health_exporter(settings: Settings) -> ServiceSpec:
         settings,
         HEALTH_EXPORTER,
         settings.monitoring.images.health_exporter,
-        entrypoint=("python3", "-m", "healthchecks.exporter", f":{port}"),
+        entrypoint=("python3", "-m", "healthchecks", "--serve", f":{port}"),
         env=tuple(env),
         healthcheck=HealthCheck(test=("CMD", "python3", "-c", http_check), interval_s=10, retries=12, start_period_s=3),
         user="nobody",
@@ -259,5 +266,5 @@ def _health_exporter(settings: Settings) -> ServiceSpec:
 
 def _published(settings: Settings, name: str, host_port: int) -> tuple[PortBinding, ...]:
     if settings.monitoring.publish is Publish.LOOPBACK:
-        return (PortBinding(PORTS[name], host_port),)
+        return (PortBinding(PORTS[name], host_port, setting=f"monitoring.{name}HostPort"),)
     return ()

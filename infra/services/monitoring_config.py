@@ -12,6 +12,7 @@ Routing (one outage pages once):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -22,33 +23,19 @@ RULES_GLOB = "/etc/kaizenity/rules/*.yml"
 DOWNSTREAM_OF_N8N = "inbound|queue|heartbeat|executions"
 
 
-def prometheus_config(settings: Settings, targets: list[str]) -> str:
-    """prometheus.yml: scrape jobs for n8n, the exporters in `targets`, Alertmanager and itself."""
-    from infra.services import monitoring, n8n
-
+def prometheus_config(settings: Settings, jobs: Mapping[str, str]) -> str:
+    """prometheus.yml: one scrape job per entry of `jobs` (job name -> host:port, path /metrics); alerts go to the
+    `alertmanager` job's address."""
     m = settings.monitoring
-    jobs: dict[str, tuple[str, str]] = {  # job -> (host:port, metrics path)
-        "prometheus": (f"localhost:{monitoring.PORTS[monitoring.PROMETHEUS]}", "/metrics"),
-        "alertmanager": (f"{monitoring.ALERTMANAGER}:{monitoring.PORTS[monitoring.ALERTMANAGER]}", "/metrics"),
-        "n8n": (f"{n8n.NAME}:{n8n.PORT}", "/metrics"),
-    }
-    job_names = {
-        monitoring.HEALTH_EXPORTER: "health",
-        monitoring.POSTGRES_EXPORTER: "postgres",
-        monitoring.REDIS_EXPORTER: "redis",
-        monitoring.NODE_EXPORTER: "node",
-    }
-    for target in targets:
-        jobs[job_names[target]] = (f"{target}:{monitoring.PORTS[target]}", "/metrics")
     scrape = [
         {
             "job_name": job,
-            "metrics_path": path,
+            "metrics_path": "/metrics",
             "static_configs": [{"targets": [address]}],
             # the health probes call SaaS APIs with their own timeouts (8 s): give the scrape room
             **({"scrape_timeout": f"{min(m.scrape_interval_s, 15)}s"} if job == "health" else {}),
         }
-        for job, (address, path) in jobs.items()
+        for job, address in jobs.items()
     ]
     config: dict[str, Any] = {
         "global": {
@@ -58,15 +45,7 @@ def prometheus_config(settings: Settings, targets: list[str]) -> str:
             "external_labels": {"stack": settings.stack},
         },
         "rule_files": [RULES_GLOB],
-        "alerting": {
-            "alertmanagers": [
-                {
-                    "static_configs": [
-                        {"targets": [f"{monitoring.ALERTMANAGER}:{monitoring.PORTS[monitoring.ALERTMANAGER]}"]}
-                    ]
-                }
-            ]
-        },
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [jobs["alertmanager"]]}]}]},
         "scrape_configs": scrape,
     }
     return yaml.safe_dump(config, sort_keys=False)

@@ -23,7 +23,8 @@ import psycopg
 import pytest
 
 from infra import local_engine
-from infra.local_engine import LocalEndpoints
+from infra.host_ports import free_port
+from infra.local_endpoints import LocalEndpoints
 from infra.services import monitoring
 from tests.fakes.telegram_bot_api import FakeTelegram
 from workflows.n8n_api import PublicApi
@@ -60,12 +61,12 @@ def _host_address_reachable_from_containers() -> str:
 def monitored() -> Iterator[Monitored]:
     telegram = FakeTelegram(_host_address_reachable_from_containers())
     prefix = f"kzt-mon-{secrets.token_hex(3)}"
-    prometheus_port = local_engine.free_port()
+    prometheus_port = free_port()
     monitoring = {
         "enabled": True,
         "publish": "loopback",
         "prometheusHostPort": prometheus_port,
-        "alertmanagerHostPort": local_engine.free_port(),
+        "alertmanagerHostPort": free_port(),
         "scrapeIntervalS": SCRAPE_S,
         "evaluationIntervalS": EVALUATION_S,
         "groupWaitS": GROUP_WAIT_S,
@@ -126,7 +127,8 @@ def pages(monitored: Monitored, *words: str) -> list[str]:
 def query(endpoints: LocalEndpoints, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     assert endpoints.database_url
     with psycopg.connect(endpoints.database_url, autocommit=True) as conn:
-        return conn.execute(sql, params).fetchall()
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
 
 
 def test_prometheus_scrapes_n8n_and_every_exporter(monitored: Monitored) -> None:
@@ -205,3 +207,16 @@ def test_stopping_n8n_pages_once_and_recovery_resolves(monitored: Monitored) -> 
     wait_for(lambda: pages(monitored, "RESOLVED", "N8nDown"), 180, "the resolved message")
     print(f"N8nDown resolved {time.monotonic() - restarted:.0f} s after n8n was started again")
     assert len(pages(monitored, "FIRING", "N8nDown")) == 1, "one outage, one page"
+
+
+def test_error_messages_are_redacted_before_they_are_stored(monitored: Monitored) -> None:
+    message = (
+        "request to https://api.telegram.org/bot123456:AAH-secret_part/sendMessage failed; "
+        "Authorization: Bearer abc.def.ghi; password=hunter2 token: 's3cr3t'"
+    )
+    (redacted,) = query(monitored.endpoints, "SELECT ops.redact_error_message(%s)", message)[0]
+    for secret in ("AAH-secret_part", "abc.def.ghi", "hunter2", "s3cr3t"):
+        assert secret not in redacted, redacted
+    assert "bot<redacted>/sendMessage" in redacted
+    (long,) = query(monitored.endpoints, "SELECT length(ops.redact_error_message(repeat('x', 2000)))")[0]
+    assert long == 500

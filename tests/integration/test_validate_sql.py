@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from infra.local_engine import LocalEndpoints
+from infra.local_endpoints import LocalEndpoints
 from workflows.cli import workflows
 from workflows.definitions import DEFINITIONS_DIR
 from workflows.validate import validate_paths

@@ -13,10 +13,9 @@ import pytest
 import yaml
 
 from infra.environment import build_environment
-from infra.local_engine import placeholder_secrets
 from infra.model import EnvironmentModel, SecretRef
 from infra.services import monitoring
-from infra.settings import parse_settings
+from infra.settings_validation import parse_settings
 from tests.unit.pulumi_harness import stack_config
 
 TOKEN = "123456:monitoring-bot-token-value"
@@ -109,10 +108,6 @@ def test_promtool_accepts_the_rendered_prometheus_config(tmp_path: Path) -> None
         [promtool, "check", "config", "--syntax-only", str(path)], check=False, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_local_placeholder_secrets_cover_the_monitoring_token() -> None:
-    assert "monitoringTelegramBotToken" in placeholder_secrets()
 
 
 def test_a_telegram_chat_without_the_bot_token_is_a_settings_problem() -> None:
