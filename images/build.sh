@@ -33,10 +33,10 @@ say() { echo "images: $*"; }
 
 recipe_hash() {  # hash of every file that defines an image (the base's recipe included) and the pinned versions
     # monitoring's image carries the health probes (the exporter) and what they read (migrations, workflow
-    # definitions): their source is part of its recipe.
+    # definitions, the secret registry those import): their source is part of its recipe.
     (cd "$here" && { cat versions.env base/make-rootfs.sh; for dir in "$@"; do cat "$dir"/*
         if [ "$dir" = monitoring ]; then cat ../healthchecks/*.py ../healthchecks/formats/*.py ../bootstrap/*.py \
-            ../bootstrap/migrations/* ../workflows/*.py ../workflows/definitions/*; fi; done; }) \
+            ../bootstrap/migrations/* ../workflows/*.py ../workflows/definitions/* ../infra/*.py; fi; done; }) \
         | sha256sum | cut -c1-16
 }
 
@@ -88,7 +88,7 @@ build_monitoring() {  # the health exporter runs the repository's probes: they j
     local context
     context=$(mktemp -d)
     cp "$here/monitoring/Dockerfile" "$context/"
-    for package in healthchecks bootstrap workflows; do cp -r "$here/../$package" "$context/$package"; done
+    for package in healthchecks bootstrap workflows infra; do cp -r "$here/../$package" "$context/$package"; done
     find "$context" -name __pycache__ -prune -exec rm -rf {} +
     build monitoring "$prefix/monitoring:1" "$context"
     rm -rf "$context"
