@@ -53,6 +53,13 @@ def versions_file() -> Path:
     return checkout if checkout.is_file() else BUNDLED / "images" / "versions.env"
 
 
+def monitoring_dir() -> Path:
+    """`monitoring/` (alert rules, Alertmanager message template, postgres_exporter queries) of the checkout, or
+    the copy shipped in the wheel."""
+    checkout = _CODE_ROOT / "monitoring"
+    return checkout if checkout.is_dir() else BUNDLED / "monitoring"
+
+
 def state_dir() -> Path:
     """Where local environments are recorded (`KAIZENITY_STATE_DIR` or `<project dir>/.kaizenity/local`)."""
     return Path(os.environ.get("KAIZENITY_STATE_DIR") or project_dir() / ".kaizenity" / "local")

@@ -14,15 +14,14 @@ both. Memory: `monitoring.memoryMb` is split among the containers (FIXED_MEMORY_
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from infra.model import EnvValue, FileUpload, HealthCheck, PortBinding, SecretRef, ServiceSpec, VolumeMount
+from infra.project_files import monitoring_dir
 from infra.services import n8n, postgres, redis
 from infra.services.common import container_name, labels
 from infra.services.monitoring_config import alertmanager_config, prometheus_config
 from infra.settings import Publish, Settings
 
-MONITORING_DIR = Path(__file__).resolve().parents[2] / "monitoring"
+MONITORING_DIR = monitoring_dir()
 CONFIG_DIR = "/etc/kaizenity"
 PROMETHEUS, ALERTMANAGER = "prometheus", "alertmanager"
 POSTGRES_EXPORTER, REDIS_EXPORTER, NODE_EXPORTER, HEALTH_EXPORTER = (

@@ -23,7 +23,11 @@ def test_every_package_of_the_checkout_is_shipped() -> None:
 
 def test_bundled_data_is_what_project_files_reads() -> None:
     """infra/project_files.py reads infra/bundled/{stacks,images} in a wheel: they map to the checkout's dirs."""
-    assert SETUPTOOLS["package-dir"] == {"infra.bundled.stacks": "stacks", "infra.bundled.images": "images"}
+    assert SETUPTOOLS["package-dir"] == {
+        "infra.bundled.stacks": "stacks",
+        "infra.bundled.images": "images",
+        "infra.bundled.monitoring": "monitoring",
+    }
     data = SETUPTOOLS["package-data"]
     assert "Pulumi.*.yaml" in data["infra.bundled.stacks"]
     assert "versions.env" in data["infra.bundled.images"]
