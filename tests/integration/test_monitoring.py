@@ -169,18 +169,17 @@ def test_failing_seed_workflow_is_recorded_and_alerted(monitored: Monitored) -> 
     endpoints = monitored.endpoints
     wait_for(lambda: query(endpoints, "SELECT 1 FROM ops.heartbeats LIMIT 1"), 60, "a first heartbeat")
     query(endpoints, "REVOKE INSERT ON ops.heartbeats FROM kaizenity_app")  # the heartbeat (every 5 s) now fails
+    sql = (
+        "SELECT workflow_name, node_name, message, execution_id FROM ops.workflow_errors "
+        "WHERE workflow_name = 'Kaizenity: heartbeat'"
+    )
     try:
-        rows = wait_for(
-            lambda: query(
-                endpoints,
-                "SELECT workflow_name, node_name, message, execution_id FROM ops.workflow_errors "
-                "WHERE workflow_name = 'Kaizenity: heartbeat'",
-            ),
-            90,
-            "the error workflow to record the failing heartbeat",
-        )
+        deadline = time.monotonic() + 120
+        while not (rows := query(endpoints, sql)) and time.monotonic() < deadline:
+            time.sleep(1)
     finally:
         query(endpoints, "GRANT INSERT ON ops.heartbeats TO kaizenity_app")
+    assert rows, f"the error workflow recorded nothing in 120 s; n8n says: {_recent_executions(monitored)}"
     _workflow, node, message, execution_id = rows[0]
     assert node == "Write heartbeat"
     assert "permission denied" in message
@@ -188,6 +187,23 @@ def test_failing_seed_workflow_is_recorded_and_alerted(monitored: Monitored) -> 
     budget = SCRAPE_S + EVALUATION_S + GROUP_WAIT_S + SLACK_S
     found = wait_for(lambda: pages(monitored, "WorkflowErrorsRecorded", "Kaizenity: heartbeat"), budget, "the page")
     assert "docs/runbook.md#workflowerrorsrecorded" in found[0]
+
+
+def _recent_executions(monitored: Monitored) -> list[tuple[Any, ...]]:
+    """The last executions n8n recorded (workflow, mode, status), to say why nothing was recorded."""
+    endpoints = monitored.endpoints
+    reply = httpx.get(
+        f"{endpoints.n8n_url}/api/v1/executions",
+        params={"limit": 10, "includeData": "false"},
+        headers={"X-N8N-API-KEY": endpoints.n8n_api_key or ""},
+        timeout=10,
+    )
+    items = reply.json().get("data", []) if reply.status_code == 200 else [reply.status_code]
+    logs = monitored.container("n8n").logs(tail=400).decode(errors="replace")
+    errors = [line for line in logs.splitlines() if "Error Workflow" in line or "error workflow" in line][-5:]
+    return [(i.get("workflowId"), i.get("mode"), i.get("status")) if isinstance(i, dict) else i for i in items] + [
+        tuple(errors)
+    ]
 
 
 def test_stopping_n8n_pages_once_and_recovery_resolves(monitored: Monitored) -> None:
