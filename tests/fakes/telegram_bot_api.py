@@ -14,6 +14,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 
+def _chat_id(value: Any) -> Any:
+    text = str(value)
+    return int(text) if text.lstrip("-").isdigit() else value
+
+
 @dataclass
 class TelegramCall:
     token: str
@@ -51,7 +56,9 @@ class FakeTelegram:
                     result = {
                         "message_id": len(fake.calls),
                         "date": 0,
-                        "chat": {"id": params.get("chat_id"), "type": "private"},
+                        # Chat.id is an Integer (core.telegram.org/bots/api#chat), also when the request sent
+                        # it as a string: clients that decode it strictly (Alertmanager's telebot) need that.
+                        "chat": {"id": _chat_id(params.get("chat_id")), "type": "private"},
                         "text": params.get("text"),
                     }
                     self._reply(200, {"ok": True, "result": result})
