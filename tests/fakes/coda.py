@@ -115,6 +115,7 @@ class CodaFake(FakeApi):
         self.read_limit, self.write_limit = READ_LIMIT, WRITE_LIMIT
         self.mutation_delay = 0.3
         self.throttled: list[Request] = []
+        self.received_at: dict[int, float] = {}  # id(request) -> time.monotonic() when it arrived
         self._version = itertools.count(1)
         self._ids = itertools.count(1)
         self._pending: dict[str, tuple[float, str, list[dict[str, Any]], list[str]]] = {}
@@ -160,6 +161,7 @@ class CodaFake(FakeApi):
         return Response(status, {"statusCode": status, "statusMessage": text, "message": f"{text}: {message}"})
 
     def route(self, request: Request) -> Response:
+        self.received_at[id(request)] = time.monotonic()
         self.apply_due_mutations()
         scope = self._scope(request)
         if scope is None:
