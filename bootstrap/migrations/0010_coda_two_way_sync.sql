@@ -126,7 +126,7 @@ BEGIN
             'pass', coalesce((v_state ->> 'pass')::bigint, 0) + CASE WHEN v_full THEN 1 ELSE 0 END,
             'columns_done', false, 'limit', p_limit);
     END IF;
-    v_state := v_state || jsonb_build_object('lease_run', p_run, 'lease_until', now() + interval '10 minutes',
+    v_state := v_state || jsonb_build_object('lease_run', p_run, 'lease_until', now() + interval '2 minutes',
                                              'attempts', 0);
     UPDATE ops.sync_cursors SET cursor = v_state::text, updated_at = now() WHERE source = 'coda' AND scope = v_scope;
     RETURN client.coda_sync_action(v_scope, v_state);
@@ -166,7 +166,7 @@ BEGIN
     IF (p_status = 429 OR p_status >= 500 OR p_status = 0) AND v_attempts < p_max_attempts THEN
         v_wait := CASE WHEN p_retry_after ~ '^\d+(\.\d+)?$' THEN least(p_retry_after::numeric, 120)
                        ELSE round((least(60, 6 * 2 ^ (v_attempts - 1)) * (0.5 + random() / 2))::numeric, 2) END;
-        v_state := v_state || jsonb_build_object('lease_until', now() + make_interval(secs => v_wait + 600));
+        v_state := v_state || jsonb_build_object('lease_until', now() + make_interval(secs => v_wait + 120));
         UPDATE ops.sync_cursors SET cursor = v_state::text, updated_at = now() WHERE source = 'coda' AND scope = v_scope;
         RETURN client.coda_sync_action(v_scope, v_state, v_wait);
     END IF;
@@ -250,7 +250,7 @@ BEGIN
                                              coalesce((v_state ->> 'rows_changed')::integer, 0) + v_changed);
     IF p_page ->> 'nextPageToken' IS NOT NULL THEN
         v_state := v_state || jsonb_build_object('page_token', p_page ->> 'nextPageToken',
-                                                 'lease_until', now() + interval '10 minutes');
+                                                 'lease_until', now() + interval '2 minutes');
         UPDATE ops.sync_cursors SET cursor = v_state::text, updated_at = now() WHERE source = 'coda' AND scope = v_scope;
         RETURN client.coda_sync_action(v_scope, v_state);
     END IF;
@@ -341,7 +341,7 @@ BEGIN
             OR (v_state ->> 'lease_run' IS NOT NULL AND (v_state ->> 'lease_until')::timestamptz > now());
         IF v_state ->> 'request_id' IS NOT NULL OR v_state -> 'body' IS NOT NULL THEN
             -- a batch of a run that died: ask about its mutation (or send it again: upserts are idempotent)
-            v_state := v_state || jsonb_build_object('lease_run', p_run, 'lease_until', now() + interval '10 minutes');
+            v_state := v_state || jsonb_build_object('lease_run', p_run, 'lease_until', now() + interval '2 minutes');
             UPDATE ops.sync_cursors SET cursor = v_state::text, updated_at = now()
             WHERE source = 'coda-push' AND scope = v_name;
             RETURN ops.coda_push_action(v_name, v_state);
@@ -358,7 +358,7 @@ BEGIN
         INTO v_upto, v_rows FROM limited;
         CONTINUE WHEN v_upto IS NULL;
         v_state := jsonb_build_object(
-            'lease_run', p_run, 'lease_until', now() + interval '10 minutes', 'upto', v_upto,
+            'lease_run', p_run, 'lease_until', now() + interval '2 minutes', 'upto', v_upto,
             'doc', coalesce(v_spec ->> 'doc', p_doc), 'table', v_spec ->> 'table', 'attempts', 0,
             'body', jsonb_build_object('rows', v_rows,
                                        'keyColumns', jsonb_build_array(v_spec -> 'columns' ->> (v_spec ->> 'key')))
@@ -423,7 +423,7 @@ BEGIN
         UPDATE ops.sync_cursors SET cursor = v_state::text, updated_at = now() WHERE source = 'coda-push' AND scope = v_scope;
         RETURN jsonb_build_object('action', 'next', 'wait_seconds', 0);
     END IF;
-    v_state := v_state || jsonb_build_object('lease_until', now() + make_interval(secs => v_wait + 600));
+    v_state := v_state || jsonb_build_object('lease_until', now() + make_interval(secs => v_wait + 120));
     UPDATE ops.sync_cursors SET cursor = v_state::text, updated_at = now() WHERE source = 'coda-push' AND scope = v_scope;
     RETURN ops.coda_push_action(v_scope, v_state, v_wait);
 END

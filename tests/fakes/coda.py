@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from tests.fakes.server import FakeApi, Request, Response
 
@@ -169,7 +170,7 @@ class CodaFake(FakeApi):
         limited = self._rate_limit(request)
         if limited is not None:
             return limited
-        path = request.path.removeprefix(self.prefix)
+        path = unquote(request.path.removeprefix(self.prefix))  # path parameters arrive percent-encoded
         if path == "/whoami":
             return Response(200, self._whoami(scoped=bool(scope)))
         if path.startswith("/mutationStatus/"):

@@ -100,7 +100,7 @@ def test_rows_added_edited_renamed_and_deleted_in_coda_reach_postgres_through_a_
     fake_coda.rate_limit_pages = {2}  # the second page answers 429 once, without Retry-After
     workflow_id = sync_on(kaizenity_stack, api, fake_coda, codaFullSyncSeconds="8")
     try:
-        synced = wait_until(lambda: len(rows := rows_of(kaizenity_stack, entity_type)) == 5 and rows, 60, "5 rows")
+        synced = wait_until(lambda: len(rows := rows_of(kaizenity_stack, entity_type)) == 5 and rows, 120, "5 rows")
         assert synced[ids[2]] == ({"c-name": "Lead 2", "c-score": 2, "c-tags": ["new", "t2"]}, False)
         (labels,) = query(kaizenity_stack, "SELECT coda_columns FROM client.entity_types WHERE id = %s", entity_type)[0]
         assert labels == COLUMNS
@@ -214,7 +214,7 @@ def test_status_changes_in_postgres_reach_coda_once_through_a_429_and_postgres_w
         return [r.get("Status") for r in rows if r.get("NotifId") == notification]
 
     try:
-        wait_until(lambda: status_of(first) == ["pending"] and status_of(second) == ["pending"], 60, "rows in Coda")
+        wait_until(lambda: status_of(first) == ["pending"] and status_of(second) == ["pending"], 120, "rows in Coda")
         row_id = next(i for i, r in fake_coda.plain_rows(grid).items() if r.get("NotifId") == first)
         fake_coda.edit_row(grid, row_id, {"c-kzNote": "call back", "c-kzStatus": "edited in Coda"})
         query(kaizenity_stack, "UPDATE ops.notifications SET status = 'sent' WHERE id = %s RETURNING id", first)
