@@ -17,7 +17,7 @@ from healthchecks import coda
 from healthchecks.context import ProbeContext
 from healthchecks.redaction import Redactor
 from healthchecks.result import Status
-from infra.local_engine import LocalEndpoints
+from infra.local_endpoints import LocalEndpoints
 from tests.fakes.coda import CodaFake
 from tests.integration.test_workflows import managed, query, reseed, wait_until
 from workflows.n8n_api import PublicApi
