@@ -124,11 +124,11 @@ def test_rows_added_edited_renamed_and_deleted_in_coda_reach_postgres_through_a_
         wait_until(lambda: added in rows_of(kaizenity_stack, entity_type), 30, "the added row")
         wait_until(lambda: rows_of(kaizenity_stack, entity_type)[ids[0]][0]["c-score"] == 100, 30, "the edit")
         fake_coda.delete_row(GRID, ids[1])
-        wait_until(lambda: rows_of(kaizenity_stack, entity_type)[ids[1]][1], 40, "the deletion flagged")
+        wait_until(lambda: rows_of(kaizenity_stack, entity_type)[ids[1]][1], 90, "the deletion flagged")
         wait_until(
             lambda: query(kaizenity_stack, "SELECT coda_columns ->> 'c-score' FROM client.entity_types WHERE id = %s",
                           entity_type)[0][0] == "Points",
-            40,
+            90,
             "the renamed column's label",
         )  # fmt: skip
 
