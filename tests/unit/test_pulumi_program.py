@@ -357,3 +357,68 @@ def test_seed_diff_names_the_changed_workflow_files() -> None:
     assert provider.diff("id", base, edited).changes
     assert changed_definitions(base, edited) == ["heartbeat.json"]
     assert provider.diff("id", base, {**base, "valuesHash": "rotated"}).changes
+
+
+# ---- issue 10: resource options the engine acts on, asserted on the registration requests ----------------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "ci", "staging"])
+def test_dynamic_resources_register_every_secret_output(stack: str) -> None:
+    """Defect 3: the dynamic provider answers acceptSecrets=False, so only same-named secret inputs are re-marked
+    (pulumi/pulumi pkg/resource/plugin/provider_plugin.go `annotateSecrets`); outputs like apiKey need the option."""
+    dynamic = {r.name: r for r in rendered(stack).of_type("pulumi-python:dynamic:Resource")}
+    assert "databaseUrl" in dynamic["schema-migrations"].additional_secret_outputs
+    if "seed-workflows" in dynamic:
+        seed = dynamic["seed-workflows"]
+        assert {"apiKey", "credentialFingerprints", "values", "valuesHash", "ownerPassword", "databaseUrl"} <= set(
+            seed.additional_secret_outputs
+        )
+        assert is_secret(seed.inputs["valuesHash"]), "a digest of the secrets is kept encrypted too"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_containers_replace_on_health_check_edits_and_ignore_read_back_noise(stack: str) -> None:
+    """Defect 4 (terraform-provider-docker v4.5.0): healthcheck is not applied by Update -> replace on change;
+    log_opts is read back merged with the daemon's defaults (ForceNew) and memory_swap as 2x memory -> ignored."""
+    for container in rendered(stack).containers().values():
+        assert container.replace_on_changes == ["healthcheck"], container.name
+        assert set(container.ignore_changes) == {"logOpts", "memorySwap"}, container.name
+        assert container.delete_before_replace is True
+
+
+@pytest.mark.parametrize(("stack", "protected"), [("dev", False), ("staging", True), ("prod", True)])
+def test_fixed_name_network_and_volumes_are_deleted_before_replacement(stack: str, protected: bool) -> None:
+    result = rendered(stack)
+    (network,) = result.of_type("docker:index/network:Network")
+    assert network.delete_before_replace is True
+    assert network.ignore_changes == ["ipv6"]
+    for volume in result.of_type("docker:index/volume:Volume"):
+        assert volume.delete_before_replace is True, volume.name
+        assert volume.protect is protected
+        assert volume.retain_on_delete is protected, "protected data volumes also outlive a destroy"
+
+
+@pytest.mark.parametrize("stack", ["dev", "ci"])
+def test_migrations_and_seeding_are_bound_to_the_postgres_container(stack: str) -> None:
+    """Defect 6: an input tied to the PostgreSQL container's id, so a recreated database re-runs both."""
+    result = rendered(stack)
+    postgres = result.containers()[f"kaizenity-{stack}-postgres"]
+    for resource in result.of_type("pulumi-python:dynamic:Resource"):
+        assert resource.inputs["databaseInstance"] == f"{postgres.name}-id", resource.name
+
+
+def test_a_recreated_database_is_a_change_for_migrations_and_seeding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 6: same files and values, but another PostgreSQL container or another system_identifier."""
+    import infra.database_identity as identity
+
+    migrations = {"checksums": {"0001_roles.sql": "a"}, "databaseInstance": "c1", "databaseUrl": "postgresql://x"}
+    seed = {"definitions": {"h.json": "a"}, "valuesHash": "v", "n8nUrl": "u", "databaseInstance": "c1"}
+    seed["databaseUrl"] = "postgresql://x"
+    monkeypatch.setattr(identity, "system_identifier", lambda _url: "111")
+    for provider, props in ((SchemaMigrationsProvider(), migrations), (SeedWorkflowsProvider(), seed)):
+        olds = {**props, "systemIdentifier": "111"}
+        assert not provider.diff("id", olds, props).changes
+        assert provider.diff("id", olds, {**props, "databaseInstance": "c2"}).changes, "container replaced"
+        assert provider.diff("id", {**olds, "systemIdentifier": "999"}, props).changes, "initdb ran again"
+    monkeypatch.setattr(identity, "system_identifier", lambda _url: None)
+    assert not SchemaMigrationsProvider().diff("id", {**migrations, "systemIdentifier": "999"}, migrations).changes
