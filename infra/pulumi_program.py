@@ -17,6 +17,7 @@ import pulumi_docker as docker
 
 from infra.environment import build_environment
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec, resolve_secret
+from infra.rotation_resource import role_passwords_for
 from infra.services.postgres import dsn
 from infra.settings import CONFIG_NAMESPACE, Settings, parse_settings
 
@@ -201,6 +202,9 @@ class KaizenityEnvironment(pulumi.ComponentResource):
             )
             for ref in sorted({service.image for service in model.services})
         }
+        # Rotated role passwords are changed in the running PostgreSQL before its container is replaced.
+        role_passwords = role_passwords_for(model, resolve, parent=self)
+        rotation_first = {"postgres": [role_passwords] if role_passwords else []}
         self.services = {}
         for service in model.services:
             self.services[service.name] = ServiceComponent(
@@ -211,7 +215,11 @@ class KaizenityEnvironment(pulumi.ComponentResource):
                     network=self.network,
                     volumes={m.volume: self.volumes[m.volume] for m in service.mounts},
                     resolve=resolve,
-                    depends_on=[self.network, *(self.services[d].container for d in service.depends_on)],
+                    depends_on=[
+                        self.network,
+                        *(self.services[d].container for d in service.depends_on),
+                        *rotation_first.get(service.kind, []),
+                    ],
                 ),
                 opts=child,
             )

@@ -66,6 +66,12 @@ class SeedWorkflowsProvider(ResourceProvider):
         from workflows.deploy import N8nAccess, deploy_workflows
 
         values: dict[str, str] = dict(props["values"])
+        old_owner_password = olds.get("ownerPassword")
+        if old_owner_password and old_owner_password != props["ownerPassword"]:
+            from infra.rotation import change_owner_password
+
+            # n8n stores the owner's password hash: a rotated n8nOwnerPassword is set there with the old one first.
+            change_owner_password(props["n8nUrl"], old_owner_password, props["ownerPassword"])
         ensure_app_login(
             props["databaseUrl"], values.get("appDatabaseUser", APP_DATABASE_USER), values["appDatabasePassword"]
         )

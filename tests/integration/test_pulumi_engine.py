@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from infra.migrations_resource import SchemaMigrationsProvider, migration_checksums
+from infra.rotation_resource import DatabaseRolePasswordsProvider
 from infra.services.postgres import dsn
 from tests.unit.engine_harness import (
     DYNAMIC_TYPE,
@@ -60,6 +61,7 @@ def throwaway_postgres() -> Iterator[object]:
 
     client = docker.from_env()
     started: list[object] = []
+    containers: dict[str, tuple[str, str]] = {}
 
     def start() -> str:
         password = secrets.token_urlsafe(24)
@@ -76,8 +78,10 @@ def throwaway_postgres() -> Iterator[object]:
         port = int(container.attrs["NetworkSettings"]["Ports"]["5432/tcp"][0]["HostPort"])
         url = dsn("postgres", password, "127.0.0.1", port, "kaizenity")
         _wait_for(url)
+        containers[url] = (container.name, password)
         return url
 
+    start.containers = containers  # type: ignore[attr-defined]
     try:
         yield start
     finally:
@@ -149,7 +153,55 @@ def test_a_pip_toolchain_virtualenv_from_requirements_txt_runs_the_program(tmp_p
     secret_keys = [f"kaizenity:{k}" for k in TEST_SECRETS]
     completed, records = run_program(project, str(venv / "bin" / "python"), "dev", config, secret_keys, env=env)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert {r["name"] for r in records if r["type"] == DYNAMIC_TYPE} == {"schema-migrations", "seed-workflows"}
+    assert {r["name"] for r in records if r["type"] == DYNAMIC_TYPE} == {
+        "database-role-passwords",
+        "schema-migrations",
+        "seed-workflows",
+    }
     with dynamic_provider(project, env=env) as plugin:  # the shim resolves the copy's .venv from its main dir
         props = with_provider(SchemaMigrationsProvider(), {"databaseUrl": "x", "checksums": {}})
         assert plugin.check({}, props)["checksums"] == {}
+
+
+def _login_works(url: str, user: str, password: str) -> bool:
+    host_and_database = url.split("@", 1)[1]
+    try:
+        psycopg.connect(dsn_for(user, password, host_and_database), connect_timeout=5).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def dsn_for(user: str, password: str, host_and_database: str) -> str:
+    from urllib.parse import quote
+
+    return f"postgresql://{user}:{quote(password, safe='')}@{host_and_database}"
+
+
+def test_role_passwords_provider_alters_roles_with_the_old_superuser_password_over_grpc(
+    throwaway_postgres: object,
+) -> None:
+    """Defect 5, Pulumi path: Update (what the engine runs before replacing the PostgreSQL container) changes the
+    stored passwords in the running server; the superuser's own last, using the old one from `olds`."""
+    start = throwaway_postgres
+    url = start()  # type: ignore[operator]
+    container_name, superuser_old = start.containers[url]  # type: ignore[attr-defined]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE ROLE n8n LOGIN PASSWORD 'n8n-old-password-000'")
+    roles = {"n8nDbPassword": "n8n", "appDatabasePassword": "kaizenity_n8n", "postgresPassword": "postgres"}
+    olds_passwords = {"postgresPassword": superuser_old, "n8nDbPassword": "n8n-old-password-000"}
+    olds_passwords["appDatabasePassword"] = "app-old-password-000"  # role not created yet: skipped, no error
+    props = {"containerName": container_name, "superuser": "postgres", "roles": roles, "passwords": olds_passwords}
+    news_passwords = {key: f"{key}-rotated-{secrets.token_hex(8)}" for key in roles}
+    with dynamic_provider(load_project()) as plugin:
+        plugin.configure()
+        checked = plugin.check({}, with_provider(DatabaseRolePasswordsProvider(), props))
+        id_, outs = plugin.create(checked)
+        assert _login_works(url, "postgres", superuser_old), "create changes nothing"
+        news = plugin.check(outs, {**checked, "passwords": news_passwords})
+        assert plugin.diff(id_, outs, news).changes == 2
+        plugin.update(id_, outs, news)
+    assert _login_works(url, "n8n", news_passwords["n8nDbPassword"])
+    assert not _login_works(url, "n8n", "n8n-old-password-000")
+    assert _login_works(url, "postgres", news_passwords["postgresPassword"])
+    assert not _login_works(url, "postgres", superuser_old)

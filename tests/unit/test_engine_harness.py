@@ -86,7 +86,11 @@ def test_program_and_plugin_run_where_the_bundle_is_not_installed(tmp_path: Path
     config, secret_keys = _program_config("dev")
     completed, records = run_program(project, python, "dev", config, secret_keys)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert {r["name"] for r in records if r["type"] == DYNAMIC_TYPE} == {"schema-migrations", "seed-workflows"}
+    assert {r["name"] for r in records if r["type"] == DYNAMIC_TYPE} == {
+        "database-role-passwords",
+        "schema-migrations",
+        "seed-workflows",
+    }
     bare = dataclasses.replace(
         project, runtime_options={**project.runtime_options, "virtualenv": str(tmp_path / "venv")}
     )

@@ -73,6 +73,8 @@ def test_resource_inventory(stack: str) -> None:
             }[s.kind]
             for s in env_model.services
         )
+        # the role passwords that follow rotated secrets (every stack: through the Docker engine)
+        + ["pulumi-python:dynamic:Resource"]
         # the schema migrations, where the database is reachable from the Pulumi host (not prod)
         + (["pulumi-python:dynamic:Resource"] if env_model.endpoints.database_host_port is not None else [])
         # the seed workflows, where n8n is reachable too
@@ -315,7 +317,8 @@ def test_schema_migrations_run_after_postgres_with_a_secret_url(stack: str) -> N
 
 
 def test_prod_registers_no_migrations_resource_when_the_database_is_unpublished() -> None:
-    assert rendered("prod").of_type("pulumi-python:dynamic:Resource") == []
+    names = [r.name for r in rendered("prod").of_type("pulumi-python:dynamic:Resource")]
+    assert names == ["database-role-passwords"]
 
 
 def test_migrations_diff_is_the_set_of_new_or_changed_files() -> None:
@@ -404,6 +407,8 @@ def test_migrations_and_seeding_are_bound_to_the_postgres_container(stack: str) 
     result = rendered(stack)
     postgres = result.containers()[f"kaizenity-{stack}-postgres"]
     for resource in result.of_type("pulumi-python:dynamic:Resource"):
+        if resource.name == "database-role-passwords":
+            continue
         assert resource.inputs["databaseInstance"] == f"{postgres.name}-id", resource.name
 
 
@@ -422,3 +427,32 @@ def test_a_recreated_database_is_a_change_for_migrations_and_seeding(monkeypatch
         assert provider.diff("id", {**olds, "systemIdentifier": "999"}, props).changes, "initdb ran again"
     monkeypatch.setattr(identity, "system_identifier", lambda _url: None)
     assert not SchemaMigrationsProvider().diff("id", {**migrations, "systemIdentifier": "999"}, migrations).changes
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_role_passwords_are_changed_before_postgres_is_replaced(stack: str) -> None:
+    """Defect 5: the PostgreSQL container depends on the role-password resource, so the engine runs its Update
+    (ALTER ROLE with the old secret) before it replaces the container that carries the new one."""
+    result = rendered(stack)
+    (roles,) = [r for r in result.of_type("pulumi-python:dynamic:Resource") if r.name == "database-role-passwords"]
+    postgres = result.containers()[f"kaizenity-{stack}-postgres"]
+    assert roles.urn in postgres.dependencies
+    assert roles.inputs["containerName"] == f"kaizenity-{stack}-postgres"
+    assert roles.inputs["roles"] == {
+        "n8nDbPassword": "n8n",
+        "appDatabasePassword": "kaizenity_n8n",
+        "postgresPassword": "postgres",
+    }
+    assert is_secret(roles.inputs["passwords"])
+    assert unwrap(roles.inputs["passwords"])["n8nDbPassword"] == TEST_SECRETS["n8nDbPassword"]
+    assert roles.additional_secret_outputs == ["passwords"]
+
+
+def test_role_password_diff_orders_the_superuser_last() -> None:
+    from infra.rotation_resource import DatabaseRolePasswordsProvider, rotated_keys
+
+    olds = {"passwords": {"postgresPassword": "a", "n8nDbPassword": "b", "appDatabasePassword": "c"}, "roles": {}}
+    assert not DatabaseRolePasswordsProvider().diff("id", olds, olds).changes
+    news = {**olds, "passwords": {"postgresPassword": "A", "n8nDbPassword": "B", "appDatabasePassword": "c"}}
+    assert DatabaseRolePasswordsProvider().diff("id", olds, news).changes
+    assert rotated_keys(olds, news) == ["n8nDbPassword", "postgresPassword"]
