@@ -50,6 +50,8 @@ class SeedWorkflowsProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         values_changed = olds.get("valuesHash") != news.get("valuesHash")
         changed = bool(changed_definitions(olds, news)) or values_changed or olds.get("n8nUrl") != news.get("n8nUrl")
+        # A rotated n8nOwnerPassword must reach n8n (update sets it there with the old one).
+        changed = changed or olds.get("ownerPassword") != news.get("ownerPassword")
         # n8n's own database and the app login live on the same PostgreSQL: recreated means seed again.
         changed = changed or database_was_recreated(olds, news)
         return DiffResult(changes=changed, replaces=[], delete_before_replace=False)

@@ -142,3 +142,42 @@ def test_rotating_a_local_environment_that_does_not_exist_fails_clearly(tmp_path
         patch.setenv("KAIZENITY_STATE_DIR", str(tmp_path))
         with pytest.raises(RotationError, match="no local environment kzt-none is recorded"):
             rotate_local("ci", "postgresPassword", prefix="kzt-none")
+
+
+def test_seed_provider_over_grpc_keeps_the_api_key_secret_and_rotates_the_owner_password(
+    environment: LocalEndpoints,
+) -> None:
+    """The seed-workflows provider as the engine runs it (tests/unit/engine_harness.py), against the real n8n:
+    Create returns the API key in plain text (the provider does not accept secrets), so only
+    `additional_secret_outputs` keeps it out of the state file (defect 3); Update with a new owner password sets it in
+    n8n with the old one from `olds` (defect 5, Pulumi path)."""
+    from infra.workflows_resource import SECRET_OUTPUTS, SeedWorkflowsProvider, _values_hash, definition_hashes
+    from tests.unit.engine_harness import dynamic_provider, load_project, secret_in_state, with_provider
+
+    env = local_engine.load_state(environment.prefix)
+    assert env is not None and env.n8n_url and env.database_url
+    values = local_engine.seed_values_for(env, "kaizenity", {})
+    props = {
+        "n8nUrl": env.n8n_url,
+        "databaseUrl": env.database_url,
+        "ownerPassword": env.secrets["n8nOwnerPassword"],
+        "values": values,
+        "valuesHash": _values_hash(values),
+        "definitions": definition_hashes(),
+        "databaseInstance": env.containers["postgres"],
+    }
+    secret_inputs = {"databaseUrl", "ownerPassword", "values", "valuesHash", "__provider"}
+    new_owner = f"Rotated-{secrets.token_hex(6)}9"
+    with dynamic_provider(load_project()) as plugin:
+        plugin.configure()
+        checked = plugin.check({}, with_provider(SeedWorkflowsProvider(), props))
+        _, outs = plugin.create(checked)
+        assert outs["apiKey"], "the provider returns the key (plain: it does not accept secrets)"
+        assert {"apiKey", "credentialFingerprints"} <= secret_in_state(outs, secret_inputs, SECRET_OUTPUTS)
+        assert "apiKey" not in secret_in_state(outs, secret_inputs, []), "without the option: plain text in state"
+        assert outs["systemIdentifier"]
+        news = plugin.check(outs, {**checked, "ownerPassword": new_owner})
+        assert plugin.diff("seed-workflows", outs, news).changes == 2, "a rotated owner password is a change"
+        plugin.update("seed-workflows", outs, news)
+    assert owner_login_works(env, new_owner)
+    assert not owner_login_works(env, env.secrets["n8nOwnerPassword"])

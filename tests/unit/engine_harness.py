@@ -257,6 +257,16 @@ def run_program(
     return completed, records
 
 
+def secret_in_state(outs: Mapping[str, Any], secret_inputs: set[str], additional: list[str]) -> set[str]:
+    """Which top-level outputs the engine stores encrypted, for a provider that does not accept secrets.
+
+    pkg/resource/plugin/provider_plugin.go `annotateSecrets` re-marks an output secret where the same-named input
+    held a secret; pkg/resource/deploy/source_eval.go (RegisterResource) marks the `additionalSecretOutputs` too.
+    Everything else lands in the state file in plain text.
+    """
+    return {key for key in outs if key in secret_inputs or key in additional}
+
+
 def bare_venv(target: Path, site_packages: Path) -> str:
     """A virtualenv that sees the installed third-party packages but NOT this bundle's editable install.
 

@@ -360,6 +360,7 @@ def test_seed_diff_names_the_changed_workflow_files() -> None:
     assert provider.diff("id", base, edited).changes
     assert changed_definitions(base, edited) == ["heartbeat.json"]
     assert provider.diff("id", base, {**base, "valuesHash": "rotated"}).changes
+    assert provider.diff("id", {**base, "ownerPassword": "a"}, {**base, "ownerPassword": "b"}).changes
 
 
 # ---- issue 10: resource options the engine acts on, asserted on the registration requests ----------------------
