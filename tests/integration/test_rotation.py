@@ -155,7 +155,9 @@ def test_seed_provider_over_grpc_keeps_the_api_key_secret_and_rotates_the_owner_
     from tests.unit.engine_harness import dynamic_provider, load_project, secret_in_state, with_provider
 
     env = local_engine.load_state(environment.prefix)
-    assert env is not None and env.n8n_url and env.database_url
+    assert env is not None
+    assert env.n8n_url
+    assert env.database_url
     values = local_engine.seed_values_for(env, "kaizenity", {})
     props = {
         "n8nUrl": env.n8n_url,
