@@ -19,7 +19,8 @@ from kaizenity.cli import main
 FAKE_PULUMI = """#!/usr/bin/env python3
 import json, os, sys
 with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
-    log.write(json.dumps({"args": sys.argv[1:], "env": dict(os.environ)}) + "\\n")
+    stdin = sys.stdin.read() if "config" in sys.argv[1:2] else ""
+    log.write(json.dumps({"args": sys.argv[1:], "env": dict(os.environ), "stdin": stdin}) + "\\n")
 sys.exit(int(os.environ.get("FAKE_PULUMI_RC", "0")))
 """
 
@@ -111,3 +112,21 @@ def test_readme_quick_start_sets_every_secret_the_code_requires() -> None:
     assert optional == set(SECRET_KEYS) - required_secrets("prod")
     staging_only = {key for key, line in keys.items() if "staging, prod" in line}
     assert staging_only == required_secrets("prod") - required_secrets("dev")
+
+
+def test_rotate_with_pulumi_stores_the_new_secret_through_stdin_then_runs_up(fake_pulumi: Path) -> None:
+    result = CliRunner().invoke(main, ["rotate", "n8nDbPassword", "--stack", "dev", "--yes"])
+    assert result.exit_code == 0, result.output
+    stored, up = calls(fake_pulumi)
+    assert stored["args"] == ["config", "set", "--secret", "kaizenity:n8nDbPassword", "--stack", "dev"]
+    assert isinstance(stored["stdin"], str)
+    assert len(stored["stdin"]) == 32, "a fresh value, through stdin: never on the command line"
+    assert up["args"] == ["up", "--stack", "dev", "--yes"]
+
+
+def test_rotate_refuses_the_encryption_key_and_says_why(fake_pulumi: Path) -> None:
+    result = CliRunner().invoke(main, ["rotate", "n8nEncryptionKey", "--stack", "dev"])
+    assert result.exit_code == 1
+    assert "cannot be rotated" in result.output
+    assert "re-encrypt" in result.output
+    assert not fake_pulumi.exists()
