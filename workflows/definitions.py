@@ -68,16 +68,6 @@ def load_credentials(path: Path = ROOT / "credentials.yaml") -> dict[str, Creden
     }
 
 
-def load_known_node_types(path: Path = ROOT / "known_node_types.txt") -> dict[str, set[float]]:
-    """`{"n8n-nodes-base.webhook": {1, 1.1, 2, 2.1}, ...}` for the pinned n8n version."""
-    known: dict[str, set[float]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            node_type, _, versions = line.partition(" ")
-            known[node_type] = {float(v) for v in versions.split(",") if v}
-    return known
-
-
 def substitute(value: Any, values: dict[str, str]) -> Any:
     """`value` with every %%name%% replaced (a whole-string placeholder of a number becomes that number)."""
     if isinstance(value, str):
