@@ -97,8 +97,13 @@ def build(settings: Settings) -> ServiceSpec:
         ports=ports,
         mounts=(VolumeMount(DATA_VOLUME, USER_FOLDER),),
         # Ready = database connected and migrated, and the REST API up (what the seeder talks to first).
+        # timeout 10 s: starting `node` for the check alone took over 5 s on a loaded host (load average 50+).
         healthcheck=HealthCheck(
-            test=node_http_check(READINESS_PATH, REST_SETTINGS_PATH), interval_s=5, retries=36, start_period_s=20
+            test=node_http_check(READINESS_PATH, REST_SETTINGS_PATH),
+            interval_s=5,
+            timeout_s=10,
+            retries=36,
+            start_period_s=20,
         ),
         restart=settings.restart_policy,
         memory_mb=n8n.memory_mb,
