@@ -75,6 +75,7 @@ class LocalEndpoints:
     secrets: dict[str, str] = field(default_factory=dict)
     n8n_api_key: str | None = None
     credential_fingerprints: dict[str, str] = field(default_factory=dict)
+    redis_url: str | None = None  # queue mode with Redis published on loopback (holds the password)
 
     def stack_secrets(self) -> dict[str, str]:
         """The secrets the stack settings know (`postgresPassword` ...), without the workflow secrets."""
@@ -84,7 +85,7 @@ class LocalEndpoints:
         """Everything but the secrets (URLs with passwords are shown with the password masked)."""
         hidden = {"secrets", "editor_password", "n8n_api_key", "credential_fingerprints"}
         view = {k: v for k, v in asdict(self).items() if k not in hidden}
-        for key in ("database_url", "n8n_database_url"):
+        for key in ("database_url", "n8n_database_url", "redis_url"):
             if view[key]:
                 view[key] = mask_password(view[key])
         return view
@@ -128,6 +129,7 @@ def local_settings(
         config["gateway"] = {**config.get("gateway", {}), "httpPort": free_port(), "httpsPort": free_port()}
         config["postgres"] = {**config.get("postgres", {}), "hostPort": free_port()}
         config["n8n"] = {**config.get("n8n", {}), "hostPort": free_port()}
+        config["redis"] = {**config.get("redis", {}), "hostPort": free_port()}
     config.update(secrets or {})
     settings = parse_settings(stack, config, source=f"stack '{stack}' (local engine)")
     _refuse_public_tls(settings)
@@ -208,7 +210,15 @@ def endpoints_for(
         network=model.network.docker_name,
         containers={service.name: service.container_name for service in model.services},
         secrets=dict(secrets),
+        redis_url=_redis_url(model, secrets),
     )
+
+
+def _redis_url(model: EnvironmentModel, secrets: Mapping[str, str]) -> str | None:
+    """redis://:password@127.0.0.1:port/0 when the model publishes Redis on loopback (see infra/queue_info)."""
+    from infra.queue_info import redis_host_url
+
+    return redis_host_url(model, secrets)
 
 
 def start(

@@ -83,6 +83,11 @@ class LocalStack:
             raise
         return self.running
 
+    def start_service(self, spec: ServiceSpec) -> None:
+        """Start one service of the model and wait until it is ready (rolling replacement, infra/scaling.py)."""
+        configure_testcontainers()
+        self._start_service(spec)
+
     def down(self) -> None:
         """Remove every container, volume and the network of this environment (by label)."""
         remove_environment(self.model.prefix, self._progress)
@@ -170,6 +175,9 @@ def _create_kwargs(spec: ServiceSpec, network: str, log_config: Any) -> dict[str
         "labels": dict(spec.labels),
         "log_config": log_config(type="json-file", config=dict(spec.log_options)),
         "restart_policy": {"Name": spec.restart},
+        # `docker stop` (and a rolling replacement) then waits this long before SIGKILL, as Pulumi's
+        # destroy_grace_seconds does: n8n's graceful shutdown must fit inside it.
+        "stop_timeout": spec.stop_grace_s,
     }
     if spec.user:
         kwargs["user"] = spec.user

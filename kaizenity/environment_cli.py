@@ -144,6 +144,12 @@ def status(stack: str, output: str, show_secrets: bool) -> None:
         )
     view = endpoints.public()
     view["running"] = _containers_running(endpoints.containers.values())
+    if any(name.startswith("n8n-worker-") for name in endpoints.containers):
+        from kaizenity.scale_cli import workers_view
+
+        view["workers"] = {
+            w["name"]: f"{w['state']}/{w['health']} x{w['concurrency']}" for w in workers_view(endpoints.prefix)
+        }
     if show_secrets:
         view["secrets"] = endpoints.secrets
     if output == "json":

@@ -6,6 +6,14 @@ throw-away secrets, so several runs on one machine never collide. It yields :cla
 LocalEndpoints` and removes every container, network and volume afterwards. Any team's own CI can use it by
 installing this package.
 
+`kaizenity_queue_stack` (session-scoped) does the same for the queue-mode stack named by
+`--kaizenity-queue-stack` (default `ci-queue`: the production shape, main + Redis + 2 workers). It yields
+:class:`~infra.local_engine.LocalEndpoints` too, with `redis_url` set (Redis published on loopback) and the
+workers in `containers` (`n8n-worker-1`, `n8n-worker-2`); `kaizenity_queue_stack_handle` adds the LocalStack for
+tests that stop or replace containers. It starts only when a test asks for it, so single-mode runs do not pay
+for it. Tests that break it (stop workers, restart Redis) must restore what they broke before they end: later
+tests share the session environment.
+
 Tests marked `kaizenity_teardown` run last and may take the environment down to check the tear-down itself.
 """
 
@@ -35,6 +43,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kaizenity")
     group.addoption("--kaizenity-stack", default="ci", help="stack file the kaizenity_stack fixture brings up")
     group.addoption(
+        "--kaizenity-queue-stack",
+        default="ci-queue",
+        help="queue-mode stack file the kaizenity_queue_stack fixture brings up",
+    )
+    group.addoption(
         "--kaizenity-images",
         choices=["offline", "stack"],
         default="offline",
@@ -60,15 +73,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def kaizenity_stack_handle(request: pytest.FixtureRequest) -> Iterator[KaizenityStackHandle]:
     """The running environment and its LocalStack (for tests that check tear-down)."""
+    yield from _stack_session(request, str(request.config.getoption("--kaizenity-stack")), "kaizenity_stack")
+
+
+@pytest.fixture(scope="session")
+def kaizenity_queue_stack_handle(request: pytest.FixtureRequest) -> Iterator[KaizenityStackHandle]:
+    """The running queue-mode environment and its LocalStack (for tests that stop or replace workers)."""
+    stack = str(request.config.getoption("--kaizenity-queue-stack"))
+    yield from _stack_session(request, stack, "kaizenity_queue_stack")
+
+
+@pytest.fixture(scope="session")
+def kaizenity_queue_stack(kaizenity_queue_stack_handle: KaizenityStackHandle) -> LocalEndpoints:
+    """A real queue-mode environment (main + Redis + workers): the same endpoints as `kaizenity_stack`, plus
+    `redis_url`; worker containers are in `containers` under `n8n-worker-N`."""
+    return kaizenity_queue_stack_handle.endpoints
+
+
+def _stack_session(request: pytest.FixtureRequest, stack_name: str, label: str) -> Iterator[KaizenityStackHandle]:
+    """Bring `stack_name` up with the local engine for the session, and remove everything afterwards."""
     from infra import local_engine
 
-    stack_name = str(request.config.getoption("--kaizenity-stack"))
     offline = request.config.getoption("--kaizenity-images") == "offline"
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
 
     def progress(message: str) -> None:
         if reporter is not None:
-            reporter.write_line(f"[kaizenity_stack] {message}")
+            reporter.write_line(f"[{label}] {message}")
 
     prefix = f"kzt-{stack_name}-{secrets.token_hex(3)}"
     try:

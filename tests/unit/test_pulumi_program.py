@@ -28,7 +28,7 @@ from tests.unit.pulumi_harness import (
     unwrap,
 )
 
-STACKS = ["dev", "staging", "prod", "ci"]
+STACKS = ["dev", "staging", "prod", "ci", "ci-queue"]
 CONTAINER = "docker:index/container:Container"
 
 
