@@ -358,6 +358,7 @@ def _queue(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -
         crashed_window_minutes=s.real("crashed_window_minutes", 60.0),
         crashed_warning=int(s.real("crashed_warning", 1)),
         crashed_critical=int(s.real("crashed_critical", 10)),
+        orphan_grace_seconds=s.real("orphan_grace_seconds", 60.0),
     )
     return Planned("queue", n8n_queue.probe, target)
 
