@@ -20,7 +20,7 @@ import click
 if TYPE_CHECKING:
     from healthchecks.plan import Plan
 
-PROBE_NAMES = ("database", "n8n", "gateway", "coda", "telegram", "slack", "whatsapp")
+PROBE_NAMES = ("database", "n8n", "gateway", "redis", "queue", "coda", "telegram", "slack", "whatsapp")
 FORMATS = ("table", "json", "prometheus", "nagios")
 UNKNOWN_EXIT = 3
 

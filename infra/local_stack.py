@@ -175,9 +175,6 @@ def _create_kwargs(spec: ServiceSpec, network: str, log_config: Any) -> dict[str
         "labels": dict(spec.labels),
         "log_config": log_config(type="json-file", config=dict(spec.log_options)),
         "restart_policy": {"Name": spec.restart},
-        # `docker stop` (and a rolling replacement) then waits this long before SIGKILL, as Pulumi's
-        # destroy_grace_seconds does: n8n's graceful shutdown must fit inside it.
-        "stop_timeout": spec.stop_grace_s,
     }
     if spec.user:
         kwargs["user"] = spec.user

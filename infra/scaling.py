@@ -7,7 +7,9 @@ The local engine's rolling replacement, one worker at a time:
   for, before worker N+1 is touched, so the pool never drops by more than one;
 - scale down: the highest-numbered workers are stopped gracefully, last.
 
-"Gracefully" is `docker stop` with the model's `stop_grace_s` (n8n's N8N_GRACEFUL_SHUTDOWN_TIMEOUT + a margin):
+"Gracefully" is `docker stop` with the model's `stop_grace_s` passed explicitly (docker-py's `run` takes no
+`stop_timeout`, so the local engine's containers keep Docker's 10 s default for a bare `docker stop`: use
+`docker stop -t 45`, as the runbook says) (n8n's N8N_GRACEFUL_SHUTDOWN_TIMEOUT + a margin):
 on SIGTERM an n8n worker stops taking jobs and waits for its running executions; jobs still waiting in Redis
 stay there for the other workers. Docker's default 10 s would SIGKILL it mid-execution, and n8n 2.8.4 never
 re-runs such a job (maxStalledCount 0). The main process, Redis and PostgreSQL are never touched.

@@ -10,7 +10,6 @@ import pytest
 from healthchecks.config import build_plan
 from healthchecks.targets import settings_from_stack
 from infra.environment import build_environment
-from infra.local_stack import _create_kwargs
 from infra.model import EnvironmentModel
 from infra.scaling import plan_rolling
 from infra.services.gateway import render_caddyfile
@@ -40,7 +39,6 @@ def test_stop_grace_outlasts_n8ns_graceful_shutdown(stack: str) -> None:
         if service.kind.startswith("n8n"):
             graceful = int(str(service.env_dict()["N8N_GRACEFUL_SHUTDOWN_TIMEOUT"]))
             assert service.stop_grace_s > graceful > 10, service.name  # 10 s: Docker's default stop timeout
-            assert _create_kwargs(service, "net", dict)["stop_timeout"] == service.stop_grace_s
 
 
 def test_workers_start_one_after_another_and_main_exposes_queue_metrics() -> None:
