@@ -7,10 +7,13 @@ up on the next run, not when a heartbeat goes stale 15 minutes later.
   (list; LPUSH on add, BRPOPLPUSH by workers, so the right end is the next job), `bull:jobs:active` (list),
   `bull:jobs:failed` / `completed` (zsets), `bull:jobs:meta-paused` (queue paused), a hash `bull:jobs:<id>`
   per job (`timestamp` = enqueue time in ms) and `bull:jobs:<id>:lock` while a worker holds the job.
-- Live workers: only a *processing* Bull queue blocks on `BRPOPLPUSH bull:jobs:wait` (lib/queue.js getNextJob),
-  on a connection named `bull:<base64 "jobs">` (lib/worker.js clientName). The main process and webhook
-  processors only add jobs. So `CLIENT LIST` connections of that name whose command is BRPOPLPUSH are worker
-  blocking connections; one per worker process; a killed worker's connection vanishes at once.
+- Live workers: in bull 4.16.4 (what n8n 2.8.4 ships) only `setWorkerName` names a connection, `bull:<base64
+  "jobs">` (lib/worker.js clientName), and only `process()` calls it (lib/queue.js setHandler): the blocking
+  connection of a worker. Neither bull's own clients nor n8n's createClient (services/redis-client.service.js)
+  set a name, so the main process and webhook processors never carry it. `CLIENT LIST` connections with that
+  name are workers, one per worker process (counted by address); a killed worker's connection vanishes at once.
+  The connection's last command is not a usable filter: with a backlog the worker fetches the next job in
+  moveToFinished, and its blocking connection may show `client|setname` for as long as the backlog lasts.
 - n8n 2.8.4 gives jobs no retry attempts and `maxStalledCount: 0` (dist/scaling/scaling.service.js): a job whose
   worker died is never re-run; Bull moves it to failed and, with `removeOnFail: true`, deletes it. Its execution
   stays "running" in n8n's database until n8n's queue recovery (every N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL,
@@ -36,7 +39,6 @@ from healthchecks.redis import connect
 from healthchecks.result import Measurement, ProbeResult, ResultBuilder, Status, Unit
 
 QUEUE_NAME = "jobs"  # n8n's Bull queue (scaling/constants: QUEUE_NAME)
-WORKER_COMMANDS = frozenset({"brpoplpush", "blmove"})
 MAX_SCANNED_JOBS = 2000
 
 NO_WORKER_FIX = (
@@ -107,13 +109,12 @@ def probe(target: QueueTarget, ctx: ProbeContext) -> ProbeResult:
 
 
 def live_workers(client: redis.Redis, target: QueueTarget) -> int:
-    """Worker processes connected now: Bull blocking connections (BRPOPLPUSH on the wait list), one each."""
+    """Worker processes connected now: Bull's named worker connections (see the module doc), one per address."""
     clients: list[dict[str, Any]] = client.client_list()
     addresses = {
         str(item.get("addr", "")).rsplit(":", 1)[0]
         for item in clients
-        if str(item.get("name", "")).startswith(target.worker_client_name)
-        and str(item.get("cmd", "")).split("|")[0].lower() in WORKER_COMMANDS
+        if str(item.get("name", "")) == target.worker_client_name
     }
     return len(addresses)
 

@@ -84,6 +84,11 @@ def result(report: Report, probe: str) -> Any:
     return next(r for r in report.results if r.probe == probe)
 
 
+def workers_text(report: Report) -> str:
+    """The queue probe's finding about live workers (the summary lists only the problems)."""
+    return str(next((c.text for c in result(report, "queue").checks if c.name == "workers"), ""))
+
+
 def start_workers(stack: LocalEndpoints) -> None:
     for name in WORKERS:
         worker = container(stack, name)
@@ -91,8 +96,8 @@ def start_workers(stack: LocalEndpoints) -> None:
         if worker.status != "running":
             worker.start()
     for name in WORKERS:
-        wait_until(_healthy_check(stack, name), 120, f"{name} healthy again")
-    wait_until(lambda: "2 live" in result(health(stack, "queue"), "queue").summary, 30, "2 live workers")
+        wait_until(_healthy_check(stack, name), 400, f"{name} healthy again")
+    wait_until(lambda: workers_text(health(stack, "queue")) == "2 live worker(s)", 120, "2 live workers")
 
 
 def _healthy_check(stack: LocalEndpoints, name: str) -> Callable[[], bool]:
@@ -124,10 +129,15 @@ def sender(stack: LocalEndpoints) -> Iterator[Sender]:
         except httpx.HTTPError:
             return None
 
-    def send(n: int, parallel: int = 4) -> list[int]:
+    def send(n: int, parallel: int = 4, into: list[int] | None = None) -> list[int]:
+        """`into` receives each acknowledged id as soon as it is known (for a caller in another thread)."""
         ids = [next(_update_ids) for _ in range(n)]
+        acknowledged = into if into is not None else []
         with ThreadPoolExecutor(parallel) as pool:
-            return [i for i in pool.map(post, ids) if i is not None]
+            for update_id in pool.map(post, ids):
+                if update_id is not None:
+                    acknowledged.append(update_id)
+        return acknowledged
 
     yield send
     client.close()
@@ -170,7 +180,7 @@ def test_seed_workflows_execute_on_the_workers_not_on_the_main_process(stack: Lo
     assert "n8n_scaling_mode_queue_jobs_waiting" in metrics  # N8N_METRICS_INCLUDE_QUEUE_METRICS on the main
 
 
-def test_every_worker_stopped_is_critical_at_once_and_the_backlog_drains_after(
+def test_every_worker_stopped_is_critical_at_once_and_a_redis_restart_loses_no_queued_job(
     stack: LocalEndpoints, sender: Sender
 ) -> None:
     for name in WORKERS:
@@ -194,20 +204,12 @@ def test_every_worker_stopped_is_critical_at_once_and_the_backlog_drains_after(
     seconds_after_stop = time.monotonic() - stopped_at
     assert done.returncode == Status.CRITICAL.exit_code, done.stdout + done.stderr
     assert "no live worker" in done.stdout
-    assert "5 job(s) waiting" in done.stdout or "job(s) waiting" in done.stdout
+    assert "job(s) waiting" in done.stdout
     assert "kaizenity scale" in done.stdout  # the fix is in the output
     assert (stack.secrets["redisPassword"]) not in done.stdout + done.stderr
     assert seconds_after_stop < 60, "reported on the next run, not after a stale heartbeat"
     assert not stored(stack, acknowledged)
-    start_workers(stack)
-    wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 60, "the backlog to drain")
-
-
-def test_redis_restart_loses_no_queued_job(stack: LocalEndpoints, sender: Sender) -> None:
-    for name in WORKERS:
-        container(stack, name).stop(timeout=STOP_TIMEOUT_S)
-    acknowledged = sender(5)
-    assert len(acknowledged) == 5
+    # Redis restarted while the jobs wait: the AOF brings every one of them back.
     admin = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
     waiting_before = set(admin.lrange("bull:jobs:wait", 0, -1))
     assert len(waiting_before) >= 5
@@ -217,7 +219,7 @@ def test_redis_restart_loses_no_queued_job(stack: LocalEndpoints, sender: Sender
     assert waiting_before <= set(admin.lrange("bull:jobs:wait", 0, -1)), "AOF kept every queued job"
     assert result(health(stack, "redis"), "redis").status is Status.OK
     start_workers(stack)
-    wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 90, "the jobs queued before the restart")
+    wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 300, "the backlog to drain")
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -245,14 +247,14 @@ def test_sigkilled_worker_under_load_its_executions_are_reported(
     stack: LocalEndpoints, sender: Sender, capsys: pytest.CaptureFixture[str]
 ) -> None:
     acknowledged: list[int] = []
-    load = threading.Thread(target=lambda: acknowledged.extend(sender(120, 6)))
+    load = threading.Thread(target=lambda: sender(120, 6, acknowledged))
     load.start()
-    time.sleep(4)  # mid-load: 120 updates, 6 at a time, take longer than this
-    container(stack, "n8n-worker-1").kill()  # SIGKILL: no graceful shutdown
-    load.join(120)
+    wait_until(lambda: len(acknowledged) >= 20, 120, "load under way")
+    container(stack, "n8n-worker-1").kill()  # SIGKILL mid-load: no graceful shutdown
+    load.join()
     # Bull's stalled check (every 30 s on the live worker) fails and removes the dead worker's jobs.
     time.sleep(35)
-    wait_until(lambda: _settled(stack, acknowledged), 90, "stored rows to settle")
+    wait_until(lambda: _settled(stack, acknowledged), 300, "the backlog to drain on the surviving worker")
     lost = sorted(set(acknowledged) - stored(stack, acknowledged))
     report = health(stack, "queue", orphan_grace_seconds=0)
     queue = result(report, "queue")
@@ -262,7 +264,7 @@ def test_sigkilled_worker_under_load_its_executions_are_reported(
             f"\n[queue SIGKILL] acknowledged {len(acknowledged)}, stored {len(acknowledged) - len(lost)}, "
             f"lost {len(lost)} {lost[:10]}; health: {queue.status.name} {queue.summary}"
         )
-    assert "1 of 2 workers live" in queue.summary
+    assert workers_text(report) == "1 of 2 workers live"
     assert measures["lost_executions"] >= len(lost), "every lost update is an orphaned/crashed execution reported"
     if lost:
         assert queue.status is not Status.OK
@@ -270,8 +272,12 @@ def test_sigkilled_worker_under_load_its_executions_are_reported(
 
 
 def _settled(stack: LocalEndpoints, acknowledged: list[int]) -> bool:
+    """The backlog is drained (only the 2-second heartbeat may be queued) and no row arrived for 10 s."""
+    admin = redis.Redis.from_url(stack.redis_url or "")
+    if admin.llen("bull:jobs:wait") > 2:
+        return False
     first = len(stored(stack, acknowledged))
-    time.sleep(3)
+    time.sleep(10)
     return first == len(stored(stack, acknowledged))
 
 
@@ -287,7 +293,7 @@ def test_rolling_worker_replacement_under_load_loses_nothing_and_main_stays_up(
 
     def keep_sending() -> None:
         while not stop.is_set():
-            acknowledged.extend(sender(5, 2))
+            sender(5, 2, acknowledged)
 
     load = threading.Thread(target=keep_sending)
     load.start()
@@ -296,20 +302,19 @@ def test_rolling_worker_replacement_under_load_loses_nothing_and_main_stays_up(
             kaizenity_queue_stack_handle.endpoints.stack,
             stack.prefix,
             stack.stack_secrets(),
-            workers=3,
             concurrency=3,
         )
     finally:
         stop.set()
-        load.join(60)
+        load.join()
     assert report.plan.replace == WORKERS
-    assert report.plan.add == ("n8n-worker-3",)
     assert all(code == 0 for code in report.exit_codes.values()), report.exit_codes  # graceful, not SIGKILLed
     assert len(acknowledged) > 20
-    wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 90, "every acknowledged update stored")
+    wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 300, "every acknowledged update stored")
     main.reload()
     assert main.attrs["State"]["StartedAt"] == main_started, "the main process was never restarted"
-    queue = result(health(stack, "queue", expected_workers=3), "queue")
-    assert "3 live worker(s)" in queue.summary
+    assert workers_text(health(stack, "queue")) == "2 live worker(s)"
     commands = {s.name: s.command for s in model.services if s.kind == "n8n-worker"}
-    assert commands["n8n-worker-3"] == ("worker", "--concurrency=3")
+    assert commands == dict.fromkeys(WORKERS, ("worker", "--concurrency=3"))
+    for name in WORKERS:  # the running containers are the new ones
+        assert container(stack, name).attrs["Config"]["Cmd"] == ["worker", "--concurrency=3"]

@@ -163,8 +163,8 @@ class FakeWorker:
 def test_no_live_worker_with_a_backlog_is_critical(admin: redis.Redis, redis_url: str) -> None:
     for job_id, age in (("1", 400.0), ("2", 10.0)):
         _enqueue(admin, job_id, age)
-    # The main process's own Bull connections share the name but never block on the wait list: not workers.
-    main_client = redis.Redis.from_url(redis_url, client_name="bull:am9icw==")
+    # The main process's connections carry no name (bull 4.16.4 names only a worker's blocking connection).
+    main_client = redis.Redis.from_url(redis_url, client_name="kaizenity-main-like")
     main_client.ping()
     result = queue_probe(QueueTarget(redis_url, expected_workers=2), ctx())
     assert result.status is Status.CRITICAL
