@@ -30,7 +30,7 @@ import httpx
 import psycopg
 
 from infra import local_engine
-from infra.local_engine import LocalEndpoints
+from infra.local_endpoints import LocalEndpoints
 from infra.scaling import scale_local
 
 _ids = count(int(time.time()) * 1000)

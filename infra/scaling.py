@@ -7,9 +7,8 @@ The local engine's rolling replacement, one worker at a time:
   for, before worker N+1 is touched, so the pool never drops by more than one;
 - scale down: the highest-numbered workers are stopped gracefully, last.
 
-"Gracefully" is `docker stop` with the model's `stop_grace_s` passed explicitly (docker-py's `run` takes no
-`stop_timeout`, so the local engine's containers keep Docker's 10 s default for a bare `docker stop`: use
-`docker stop -t 45`, as the runbook says) (n8n's N8N_GRACEFUL_SHUTDOWN_TIMEOUT + a margin):
+"Gracefully" is `docker stop` with the model's `stop_grace_s` (n8n's N8N_GRACEFUL_SHUTDOWN_TIMEOUT + a margin),
+passed explicitly (the local engine also creates the containers with it as their stop timeout). Then
 on SIGTERM an n8n worker stops taking jobs and waits for its running executions; jobs still waiting in Redis
 stay there for the other workers. Docker's default 10 s would SIGKILL it mid-execution, and n8n 2.8.4 never
 re-runs such a job (maxStalledCount 0). The main process, Redis and PostgreSQL are never touched.
@@ -27,13 +26,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.container_runner import ContainerRunner
+from infra.docker_engine import docker_client
 from infra.environment import build_environment
-from infra.local_stack import LocalStack, docker_client
+from infra.local_overrides import local_config
 from infra.model import EnvironmentModel, ServiceSpec
 from infra.services import n8n
 from infra.services.common import LABEL_PREFIX, LABEL_SERVICE
-from infra.settings import Settings, parse_settings
-from infra.stack_files import load_stack_config
+from infra.settings import Settings
+from infra.settings_validation import parse_settings
 
 Progress = Callable[[str], None]
 
@@ -82,10 +83,7 @@ def scaled_settings(
     n8n_image: str | None = None,
 ) -> Settings:
     """The stack's settings for the running environment `prefix`, with the new pool size and concurrency."""
-    config: dict[str, Any] = {
-        k: (dict(v) if isinstance(v, dict) else v) for k, v in load_stack_config(stack).values.items()
-    }
-    config["namePrefix"] = prefix
+    config: dict[str, Any] = local_config(stack, prefix=prefix)
     n8n_config = dict(config.get("n8n", {}))
     if workers is not None:
         n8n_config["workers"] = workers
@@ -125,7 +123,7 @@ def rolling_scale(model: EnvironmentModel, secrets: Mapping[str, str], progress:
     desired = [s for s in model.services if s.kind == "n8n-worker"]
     plan = plan_rolling(running, desired)
     report = ScaleReport(plan)
-    stack = LocalStack(model, secrets, report_progress)
+    stack = ContainerRunner(model, secrets, report_progress)
     specs = {spec.name: spec for spec in desired}
     for name in plan.replace:
         _graceful_stop(containers[name], specs[name].stop_grace_s, report, report_progress)

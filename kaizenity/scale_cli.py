@@ -21,7 +21,8 @@ import click
 @click.option("--concurrency", type=click.IntRange(1, 200), default=None, help="Jobs each worker runs at once.")
 def scale(stack: str, local: bool, prefix: str | None, workers: int | None, concurrency: int | None) -> None:
     """Scale n8n's queue-mode workers: replaced one at a time, each stopped gracefully (no lost work)."""
-    from infra import local_engine
+    from infra.local_overrides import local_prefix
+    from infra.local_state import load_state, save_state
     from infra.scaling import scale_local
 
     if not local:
@@ -31,8 +32,8 @@ def scale(stack: str, local: bool, prefix: str | None, workers: int | None, conc
         )
     if workers is None and concurrency is None:
         raise click.ClickException("nothing to change: pass --workers N and/or --concurrency C")
-    prefix = prefix or local_engine.local_prefix(stack)
-    endpoints = local_engine.load_state(prefix)
+    prefix = prefix or local_prefix(stack)
+    endpoints = load_state(prefix)
     if endpoints is None:
         raise click.ClickException(
             f"no local environment {prefix}: start it with `kaizenity up --local --stack {stack}`"
@@ -41,7 +42,7 @@ def scale(stack: str, local: bool, prefix: str | None, workers: int | None, conc
         stack, prefix, endpoints.stack_secrets(), workers=workers, concurrency=concurrency, progress=_progress
     )
     endpoints.containers = {service.name: service.container_name for service in model.services}
-    local_engine.save_state(endpoints)
+    save_state(endpoints)
     if report.plan.empty:
         click.echo("workers already as asked: nothing changed")
     for name, seconds in report.stop_seconds.items():

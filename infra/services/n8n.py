@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.model import EnvValue, HealthCheck, HttpEndpoint, PortBinding, SecretRef, ServiceSpec, VolumeMount
+from infra.model import EnvValue, HealthCheck, PortBinding, SecretRef, ServiceSpec, VolumeMount
 from infra.services import postgres, redis
 from infra.services.common import container_name, labels
 from infra.settings import Publish, Settings
@@ -13,19 +13,27 @@ DATA_VOLUME = "n8n-data"
 USER_FOLDER = "/home/node/.n8n"
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/healthz/readiness"
-READY_LOG_LINE = "Editor is now accessible via"
+# Public (no login) and registered with the REST API, after `/healthz/readiness` turns 200: the first request
+# the seeder makes (workflows/n8n_api.py). Checking it too makes the health check mean "the editor and its REST
+# API answer", which n8n otherwise only logs ("Editor is now accessible via"), and a log line is nothing
+# `pulumi-docker` can wait for.
+REST_SETTINGS_PATH = "/rest/settings"
 WORKER_PREFIX = f"{NAME}-worker-"
 WEBHOOK_PREFIX = f"{NAME}-webhook-"
 # Docker's SIGKILL comes this long after n8n's own graceful shutdown window ends: time to flush and exit.
 STOP_GRACE_MARGIN_S = 15
 
 # `node` is in every n8n image (official and offline); wget/curl are not guaranteed to be.
-_HTTP_CHECK = "fetch('http://127.0.0.1:{port}{path}').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+_HTTP_CHECK = (
+    "Promise.all({urls}.map(u => fetch(u))).then(rs => process.exit(rs.every(r => r.ok) ? 0 : 1), "
+    "() => process.exit(1))"
+)
 
 
-def node_http_check(path: str, port: int = PORT) -> tuple[str, ...]:
-    """A Docker health check that succeeds when n8n answers `path` with 2xx."""
-    return ("CMD", "node", "-e", _HTTP_CHECK.format(port=port, path=path))
+def node_http_check(*paths: str, port: int = PORT) -> tuple[str, ...]:
+    """A Docker health check that succeeds when n8n answers every one of `paths` with 2xx."""
+    urls = "[" + ", ".join(f"'http://127.0.0.1:{port}{path}'" for path in paths) + "]"
+    return ("CMD", "node", "-e", _HTTP_CHECK.format(urls=urls))
 
 
 def shared_env(settings: Settings) -> tuple[tuple[str, EnvValue], ...]:
@@ -69,7 +77,11 @@ def build(settings: Settings) -> ServiceSpec:
     """The n8n main process, reachable from outside only through the gateway (or 127.0.0.1 when asked)."""
     n8n = settings.n8n
     url = settings.gateway.url
-    ports = (PortBinding(PORT, n8n.host_port, "127.0.0.1"),) if n8n.publish is Publish.LOOPBACK else ()
+    ports = (
+        (PortBinding(PORT, n8n.host_port, "127.0.0.1", setting="n8n.hostPort"),)
+        if n8n.publish is Publish.LOOPBACK
+        else ()
+    )
     env = (
         *shared_env(settings),
         ("N8N_PORT", str(PORT)),
@@ -92,17 +104,17 @@ def build(settings: Settings) -> ServiceSpec:
         env=env,
         ports=ports,
         mounts=(VolumeMount(DATA_VOLUME, USER_FOLDER),),
-        # Readiness (database connected and migrated) gates the gateway; liveness is in `http` for probes.
-        healthcheck=HealthCheck(test=node_http_check(READINESS_PATH), interval_s=5, retries=36, start_period_s=20),
-        http=HttpEndpoint(PORT, LIVENESS_PATH, READINESS_PATH),
-        ready_log_line=READY_LOG_LINE,
+        # Ready = database connected and migrated, and the REST API up (what the seeder talks to first).
+        healthcheck=HealthCheck(
+            test=node_http_check(READINESS_PATH, REST_SETTINGS_PATH), interval_s=5, retries=36, start_period_s=20
+        ),
         restart=settings.restart_policy,
         memory_mb=n8n.memory_mb,
         user="node",
         aliases=(NAME,),
-        stop_grace_s=stop_grace_s(settings),
         depends_on=(postgres.NAME, redis.NAME) if n8n.queue_mode else (postgres.NAME,),
         labels=labels(settings, NAME),
+        stop_grace_s=stop_grace_s(settings),
     )
 
 
@@ -144,10 +156,10 @@ def worker_spec(settings: Settings, index: int) -> ServiceSpec:
         container_name=container_name(settings, name),
         image=settings.images.n8n,
         command=("worker", f"--concurrency={n8n.worker_concurrency}"),
-        # QUEUE_HEALTH_CHECK_ACTIVE (shared_env) serves /healthz and /healthz/readiness on this port.
+        # QUEUE_HEALTH_CHECK_ACTIVE (shared_env) serves /healthz and /healthz/readiness on this port; readiness
+        # is database connected and migrated and Redis connected (dist/scaling/worker-server.js).
         env=(*shared_env(settings), ("QUEUE_HEALTH_CHECK_PORT", str(PORT))),
         healthcheck=HealthCheck(test=node_http_check(READINESS_PATH), interval_s=5, retries=36),
-        http=HttpEndpoint(PORT, LIVENESS_PATH, READINESS_PATH),
         restart=settings.restart_policy,
         memory_mb=n8n.worker_memory_mb,
         user="node",
@@ -179,7 +191,6 @@ def build_webhook_processors(settings: Settings) -> list[ServiceSpec]:
                 command=("webhook",),
                 env=(*shared_env(settings), ("N8N_PORT", str(PORT)), ("N8N_METRICS", "true")),
                 healthcheck=HealthCheck(test=node_http_check(READINESS_PATH), interval_s=5, retries=36),
-                http=HttpEndpoint(PORT, LIVENESS_PATH, READINESS_PATH),
                 restart=settings.restart_policy,
                 memory_mb=n8n.worker_memory_mb,
                 user="node",

@@ -25,7 +25,11 @@ def build(settings: Settings) -> ServiceSpec:
         f"--maxmemory {maxmemory_mb}mb --maxmemory-policy noeviction"
     )
     redis = settings.redis
-    ports = (PortBinding(PORT, redis.host_port, "127.0.0.1"),) if redis.publish is Publish.LOOPBACK else ()
+    ports = (
+        (PortBinding(PORT, redis.host_port, "127.0.0.1", setting="redis.hostPort"),)
+        if redis.publish is Publish.LOOPBACK
+        else ()
+    )
     return ServiceSpec(
         name=NAME,
         kind="redis",

@@ -30,7 +30,7 @@ from healthchecks.config import build_plan
 from healthchecks.report import Report
 from healthchecks.result import Status
 from healthchecks.runner import run
-from infra.local_engine import LocalEndpoints
+from infra.local_endpoints import LocalEndpoints
 from kaizenity.pytest_plugin import KaizenityStackHandle
 
 pytestmark = pytest.mark.integration

@@ -26,9 +26,10 @@ from healthchecks.redaction import Redactor
 from healthchecks.redis import RedisTarget
 from healthchecks.redis import probe as redis_probe
 from healthchecks.result import ProbeResult, Status
-from infra.local_engine import free_port, placeholder_secrets
+from infra.host_ports import free_port
+from infra.secret_generation import placeholder_secrets
 from infra.services import redis as redis_service
-from infra.settings import parse_settings
+from infra.settings_validation import parse_settings
 from infra.versions import offline_images
 
 pytestmark = pytest.mark.integration

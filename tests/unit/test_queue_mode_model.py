@@ -13,7 +13,7 @@ from infra.environment import build_environment
 from infra.model import EnvironmentModel
 from infra.scaling import plan_rolling
 from infra.services.gateway import render_caddyfile
-from infra.settings import parse_settings
+from infra.settings_validation import parse_settings
 from tests.unit.pulumi_harness import stack_config
 
 
