@@ -272,10 +272,7 @@ def test_sigkilled_worker_under_load_its_executions_are_reported(
 
 
 def _settled(stack: LocalEndpoints, acknowledged: list[int]) -> bool:
-    """The backlog is drained (only the 2-second heartbeat may be queued) and no row arrived for 10 s."""
-    admin = redis.Redis.from_url(stack.redis_url or "")
-    if admin.llen("bull:jobs:wait") > 2:
-        return False
+    """No new row for 10 s (the surviving worker has drained what it could)."""
     first = len(stored(stack, acknowledged))
     time.sleep(10)
     return first == len(stored(stack, acknowledged))
@@ -286,6 +283,7 @@ def test_rolling_worker_replacement_under_load_loses_nothing_and_main_stays_up(
 ) -> None:
     from infra.scaling import scale_local
 
+    start_workers(stack)  # whatever an earlier test left behind: the pool starts complete
     main = container(stack, "n8n")
     main_started = main.attrs["State"]["StartedAt"]
     acknowledged: list[int] = []
