@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from healthchecks import coda, database, gateway, n8n, slack, telegram, whatsapp
+from healthchecks import coda, database, gateway, n8n, n8n_queue, slack, telegram, whatsapp
+from healthchecks import redis as redis_probe
 from healthchecks.heartbeat import HeartbeatSource, sql_heartbeat
 from healthchecks.migrations import DEFAULT_DIR
 from healthchecks.plan import NotConfigured, Plan, Planned
@@ -38,6 +39,9 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "KAIZENITY_GATEWAY_TLS_CRITICAL_DAYS": ("gateway", "tls_critical_days"),
     "KAIZENITY_GATEWAY_TLS_INTERNAL": ("gateway", "tls_internal"),
     "KAIZENITY_GATEWAY_CA_FILE": ("gateway", "ca_file"),
+    "KAIZENITY_REDIS_URL": ("redis", "url"),
+    "KAIZENITY_QUEUE_EXPECTED_WORKERS": ("queue", "expected_workers"),
+    "KAIZENITY_N8N_DATABASE_URL": ("queue", "n8n_database_url"),
     "CODA_API_TOKEN": ("coda", "token"),
     "CODA_DOC_ID": ("coda", "doc_id"),
     "CODA_API_BASE_URL": ("coda", "base_url"),
@@ -56,8 +60,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
 SECRET_KEYS = frozenset(
     {("n8n", "api_key"), ("coda", "token"), ("telegram", "token"), ("slack", "token"), ("whatsapp", "token")}
 )
-DSN_KEYS = frozenset({("database", "url"), ("n8n", "heartbeat_database_url")})
-PROBES = ("database", "n8n", "gateway", "coda", "telegram", "slack", "whatsapp")
+DSN_KEYS = frozenset(
+    {("database", "url"), ("n8n", "heartbeat_database_url"), ("redis", "url"), ("queue", "n8n_database_url")}
+)
+PROBES = ("database", "n8n", "gateway", "redis", "queue", "coda", "telegram", "slack", "whatsapp")
 
 
 class ConfigError(ValueError):
@@ -208,7 +214,7 @@ def build_plan(data: Mapping[str, Any]) -> Plan:
     skipped: list[NotConfigured] = []
     problems: list[str] = []
     builders: dict[str, Builder] = {
-        "database": _database, "n8n": _n8n, "gateway": _gateway, "coda": _coda,
+        "database": _database, "n8n": _n8n, "gateway": _gateway, "redis": _redis, "queue": _queue, "coda": _coda,
         "telegram": _telegram, "slack": _slack, "whatsapp": _whatsapp,
     }  # fmt: skip
     for name, build in builders.items():
@@ -319,6 +325,43 @@ def _gateway(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured])
         editor_path=s.text("editor_path", "/") or "/",
     )
     return Planned("gateway", gateway.probe, target)
+
+
+def _redis(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:
+    if missing := s.missing("url"):
+        _skip(skipped, "redis", missing, "queue mode only: Redis reachable, memory, eviction policy, AOF")
+        return None
+    target = redis_probe.RedisTarget(
+        url=s.text("url") or "",
+        memory_warning_percent=s.real("memory_warning_percent", 80.0),
+        memory_critical_percent=s.real("memory_critical_percent", 95.0),
+        require_aof=s.flag("require_aof", True) is not False,
+    )
+    return Planned("redis", redis_probe.probe, target)
+
+
+def _queue(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:
+    """n8n's queue (queue mode): needs the Redis URL (from the redis section unless `queue.url` is set)."""
+    url = s.text("url") or _raw(data, "redis", "url")
+    if not url:
+        _skip(skipped, "queue", ("KAIZENITY_REDIS_URL / redis.url",), "queue mode only: live workers and backlog")
+        return None
+    expected = s.number("expected_workers", None)
+    target = n8n_queue.QueueTarget(
+        url=url,
+        prefix=s.text("prefix", "bull") or "bull",
+        expected_workers=int(expected) if expected is not None else None,
+        waiting_warning=int(s.real("waiting_warning", 50)),
+        waiting_critical=int(s.real("waiting_critical", 500)),
+        oldest_warning_seconds=s.real("oldest_warning_seconds", 60.0),
+        oldest_critical_seconds=s.real("oldest_critical_seconds", 300.0),
+        n8n_database_url=s.text("n8n_database_url"),
+        crashed_window_minutes=s.real("crashed_window_minutes", 60.0),
+        crashed_warning=int(s.real("crashed_warning", 1)),
+        crashed_critical=int(s.real("crashed_critical", 10)),
+        orphan_grace_seconds=s.real("orphan_grace_seconds", 60.0),
+    )
+    return Planned("queue", n8n_queue.probe, target)
 
 
 def _coda(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:

@@ -78,6 +78,11 @@ class ContainerRunner:
             raise
         return self.running
 
+    def start_service(self, spec: ServiceSpec) -> None:
+        """Start one service of the model and wait until it is ready (rolling replacement, infra/scaling.py)."""
+        configure_testcontainers()
+        self._start_service(spec)
+
     def down(self) -> None:
         """Remove every container, volume and the network of this environment (by label)."""
         remove_environment(self.model.prefix, self._progress)

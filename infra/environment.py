@@ -15,6 +15,7 @@ def build_environment(settings: Settings) -> EnvironmentModel:
         services.append(redis.build(settings))
     services.append(n8n.build(settings))
     services += n8n.build_workers(settings)
+    services += n8n.build_webhook_processors(settings)
     services.append(gateway.build(settings))
     # Volumes in first-use order: exactly the ones some service mounts.
     used = dict.fromkeys(mount.volume for service in services for mount in service.mounts)

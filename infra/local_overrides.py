@@ -76,6 +76,7 @@ def local_config(
         config["gateway"] = {**config.get("gateway", {}), "httpPort": free_port(), "httpsPort": free_port()}
         config["postgres"] = {**config.get("postgres", {}), "hostPort": free_port()}
         config["n8n"] = {**config.get("n8n", {}), "hostPort": free_port()}
+        config["redis"] = {**config.get("redis", {}), "hostPort": free_port()}
     config.update(secrets or {})
     return config
 

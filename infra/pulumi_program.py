@@ -28,6 +28,7 @@ COMPONENT_TYPES = {
     "postgres": "kaizenity:service:PostgreSQL",
     "n8n": "kaizenity:service:N8n",
     "n8n-worker": "kaizenity:service:N8nWorker",
+    "n8n-webhook": "kaizenity:service:N8nWebhook",
     "redis": "kaizenity:service:Redis",
     "gateway": "kaizenity:service:Gateway",
 }

@@ -132,6 +132,9 @@ class N8nSettings(_Section):
     workers: int = Field(0, ge=0, le=32, examples=[2])
     worker_concurrency: int = Field(10, ge=1, le=200, examples=[10])
     worker_memory_mb: int = Field(1536, ge=512, le=262144, examples=[1536])
+    # n8n's own wait for running executions on SIGTERM (N8N_GRACEFUL_SHUTDOWN_TIMEOUT); containers get longer.
+    graceful_shutdown_s: int = Field(30, ge=5, le=3600, examples=[30])
+    webhook_processors: int = Field(0, ge=0, le=16, examples=[2])  # `n8n webhook` containers (queue mode)
     extra_env: dict[Annotated[str, Field(pattern=_ENV_NAME.pattern)], str] = Field(
         default_factory=dict, examples=[{"N8N_PAYLOAD_SIZE_MAX": "32"}]
     )
@@ -141,6 +144,8 @@ class RedisSettings(_Section):
     """The queue-mode broker (only created when `n8n.queueMode` is true)."""
 
     memory_mb: int = Field(256, ge=64, le=65536, examples=[256])
+    publish: Publish = Field(Publish.NONE, examples=["loopback", "none"])  # loopback: for probes from the host
+    host_port: Port = Field(6379, examples=[6379])
 
 
 class GatewaySettings(_Section):

@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("kaizenity.environment_cli:up", "Bring up an environment (Pulumi when present, else the local engine)."),
     "down": ("kaizenity.environment_cli:down", "Tear down an environment brought up with `up`."),
     "status": ("kaizenity.environment_cli:status", "Show the endpoints of a running environment."),
+    "scale": ("kaizenity.scale_cli:scale", "Change queue-mode workers one at a time, without lost work."),
     "config": ("kaizenity.environment_cli:config", "Validate stack settings and show the rendered model."),
     "db": ("bootstrap.cli:db", "Schema migrations: status, plan, apply, verify."),
     "health": ("healthchecks.cli:health", "Run the health probes and report what is wrong and what to do."),

@@ -148,6 +148,11 @@ def status(stack: str, output: str, show_secrets: bool) -> None:
         )
     view = endpoints.public()
     view["running"] = containers_running(endpoints.containers.values())
+    if any(name.startswith("n8n-worker-") for name in endpoints.containers):
+        from kaizenity.scale_cli import workers_view
+
+        rows = workers_view(endpoints.prefix)
+        view["workers"] = {w["name"]: f"{w['state']}/{w['health']} x{w['concurrency']}" for w in rows}
     if show_secrets:
         view["secrets"] = endpoints.secrets
     if output == "json":

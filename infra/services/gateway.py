@@ -49,6 +49,7 @@ def render_caddyfile(settings: Settings) -> str:
             f"\thandle {HEALTH_PATH} {{",
             '\t\trespond "OK" 200',
             "\t}",
+            *_webhook_processors_route(settings),
             f"\t@public path {' '.join(PUBLIC_PATHS)}",
             "\thandle @public {",
             f"\t\treverse_proxy {upstream}",
@@ -61,6 +62,23 @@ def render_caddyfile(settings: Settings) -> str:
             "",
         ]
     )
+
+
+def _webhook_processors_route(settings: Settings) -> list[str]:
+    """Production webhooks to the `n8n webhook` processes when the stack has any (queue mode), else nothing."""
+    processors = [spec.name for spec in n8n.build_webhook_processors(settings)]
+    if not processors:
+        return []
+    upstreams = " ".join(f"{name}:{n8n.PORT}" for name in processors)
+    return [
+        "\t@webhooks path /webhook/*",
+        "\thandle @webhooks {",
+        f"\t\treverse_proxy {upstreams} {{",
+        "\t\t\tlb_policy round_robin",
+        "\t\t\tlb_try_duration 5s",
+        "\t\t}",
+        "\t}",
+    ]
 
 
 def _global_options(settings: Settings) -> list[str]:

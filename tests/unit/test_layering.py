@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "infra.seeding",
             "infra.rotation",
             "infra.database_identity",
+            "infra.queue_info",
         },
     ),
     (
@@ -64,6 +65,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "infra.local_seeding",
             "infra.docker_engine",
             "infra.rotation_local",
+            "infra.scaling",
         },
     ),
     ("cli", {"kaizenity"}),
