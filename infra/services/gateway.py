@@ -25,41 +25,91 @@ NAME = "gateway"
 CADDYFILE = "/etc/caddy/Caddyfile"
 HEALTH_PORT = 2020  # an internal listener for the container's own health check: never published
 HEALTH_PATH = "/_gateway/healthz"
-# Routes n8n must serve to the world: production webhooks, Wait-node resumptions, n8n's own health.
+# Routes n8n must serve to the world: production webhooks, Wait-node resumptions, n8n's own health. Matched on
+# the RAW request target (see AMBIGUOUS_TARGET), case-sensitively: everything else is the editor's.
 PUBLIC_PATHS = ("/webhook/*", "/webhook-waiting/*", "/healthz", "/healthz/readiness")
+PUBLIC_TARGET = r"^(?:/(?:webhook|webhook-waiting)/[^?]|/healthz(?:/readiness)?(?:\?|$))"
+# A request target whose meaning depends on who decodes it. Caddy's `path` matcher decodes and cleans the path
+# (caddyhttp MatchPath) but reverse_proxy forwards the raw target, so `/rest/x/..%2f..%2fwebhook%2fy` matched the
+# public `/webhook/*` while n8n routed it to `/rest/x/:id`. Refused before any handler, on the raw target
+# (`{http.request.orig_uri}` is the request line's target, caddyhttp/replacer.go), path part only:
+#   not origin-form (absolute-form `http://h/p`, authority-form, `*`); an encoded `/` `\` `.` `%` NUL or `;`
+#   (any case, so also double encoding `%252f`); a raw backslash; a `;` path parameter; `//`; a `.`/`..` segment.
+AMBIGUOUS_TARGET = r"^(?:[^/]|[^?]*(?:%(?i:2f|5c|2e|25|00|3b)|\\|;|//|/\.\.?(?:/|\?|$)))"
+# Client-supplied forwarding headers: n8n (N8N_PROXY_HOPS=1) must see only what the gateway itself sets.
+CLIENT_FORWARDING_HEADERS = ("Forwarded", "X-Real-IP", "X-Forwarded-*", "X-Original-URL", "X-Rewrite-URL")
 
 
 def render_caddyfile(settings: Settings) -> str:
-    """The whole gateway configuration, as Caddyfile text."""
+    """The whole gateway configuration, as Caddyfile text.
+
+    Every answer goes through one ordered `route` (refuse ambiguous targets, refuse oversized bodies, strip
+    client forwarding headers, then public list, else allow-list + basic auth: default deny) and the errors
+    through `handle_errors`, each dropping the `Server` banner Caddy sets on every response. With TLS, two more
+    sites answer what the main one does not: other Host names on :443 (421) and plain HTTP (a redirect).
+    """
     gw = settings.gateway
     upstream = f"{n8n.NAME}:{n8n.PORT}"
-    return "\n".join(
-        [
-            *_global_options(settings),
-            "",
-            f":{HEALTH_PORT} {{",
-            f'\trespond {HEALTH_PATH} "OK" 200',
-            "}",
-            "",
-            f"{_site_address(settings)} {{",
-            *(["\ttls internal"] if gw.tls_mode is TlsMode.INTERNAL else []),
-            *_body_limit(gw.body_limit_mb),
-            "\theader -Server",
-            f"\thandle {HEALTH_PATH} {{",
-            '\t\trespond "OK" 200',
-            "\t}",
-            f"\t@public path {' '.join(PUBLIC_PATHS)}",
-            "\thandle @public {",
-            f"\t\treverse_proxy {upstream}",
-            "\t}",
-            "\thandle {",
-            *_editor_guard(settings),
-            f"\t\treverse_proxy {upstream}",
-            "\t}",
-            "}",
-            "",
-        ]
-    )
+    lines = [
+        *_global_options(settings),
+        "",
+        f":{HEALTH_PORT} {{",
+        "\troute {",
+        "\t\theader -Server",
+        f'\t\trespond {HEALTH_PATH} "OK" 200',
+        "\t}",
+        "}",
+        "",
+        f"{_site_address(settings)} {{",
+        *(["\ttls internal"] if gw.tls_mode is TlsMode.INTERNAL else []),
+        "\troute {",
+        "\t\theader -Server",
+        f"\t\t@ambiguous expression `{{http.request.orig_uri}}.matches(r'{AMBIGUOUS_TARGET}')`",
+        '\t\trespond @ambiguous "Bad Request: ambiguous request target" 400',
+        *_body_limit(gw.body_limit_mb),
+        *[f"\t\trequest_header -{name}" for name in CLIENT_FORWARDING_HEADERS],
+        f"\t\t@gateway_health expression `{{http.request.orig_uri}} == '{HEALTH_PATH}'`",
+        '\t\trespond @gateway_health "OK" 200',
+        f"\t\t@public expression `{{http.request.orig_uri}}.matches(r'{PUBLIC_TARGET}')`",
+        f"\t\treverse_proxy @public {upstream}",
+        *_editor_guard(settings),
+        f"\t\treverse_proxy {upstream}",
+        "\t}",
+        "\thandle_errors {",
+        "\t\theader -Server",
+        '\t\trespond "{http.error.status_code} {http.error.status_text}"',
+        "\t}",
+        "}",
+        "",
+    ]
+    if gw.tls_mode is not TlsMode.OFF:
+        lines += _fallback_sites()
+    return "\n".join(lines)
+
+
+def _fallback_sites() -> list[str]:
+    """Answers, without a banner, what the main site does not match.
+
+    Another Host on :443 (the certificate's SNI but a different Host header) gets 421; plain HTTP gets a
+    redirect to HTTPS. Caddy's own automatic redirects are disabled (`auto_https disable_redirects`) because
+    they answer with `Server: Caddy`; ACME HTTP-01 challenges are answered by the TLS app before any route.
+    """
+    return [
+        ":443 {",
+        "\troute {",
+        "\t\theader -Server",
+        '\t\trespond "Misdirected Request" 421',
+        "\t}",
+        "}",
+        "",
+        "http:// {",
+        "\troute {",
+        "\t\theader -Server",
+        "\t\tredir https://{host}{uri} 308",
+        "\t}",
+        "}",
+        "",
+    ]
 
 
 def _global_options(settings: Settings) -> list[str]:
@@ -71,6 +121,8 @@ def _global_options(settings: Settings) -> list[str]:
         options.append(f"\temail {gw.acme_email}")
     if gw.tls_mode is TlsMode.OFF:
         options.append("\tauto_https off")
+    else:
+        options.append("\tauto_https disable_redirects")
     # HTTP/3 would need a published UDP port: serve HTTP/1.1 and HTTP/2 only.
     options += ["\tservers {", "\t\tprotocols h1 h2", "\t}", "}"]
     return options
@@ -86,13 +138,11 @@ def _body_limit(limit_mb: int) -> list[str]:
     limit = limit_mb * 1024 * 1024
     length = "{http.request.header.Content-Length}"
     return [
-        "\trequest_body {",
-        f"\t\tmax_size {limit_mb}MiB",
-        "\t}",
-        f'\t@too_large expression `{length} != "" && int({length}) > {limit}`',
-        "\thandle @too_large {",  # a handle (not a bare respond): handle blocks run before respond
-        '\t\trespond "Request body too large" 413',
-        "\t}",
+        f'\t\t@too_large expression `{length} != "" && int({length}) > {limit}`',
+        '\t\trespond @too_large "Request body too large" 413',
+        "\t\trequest_body {",
+        f"\t\t\tmax_size {limit_mb}MiB",
+        "\t\t}",
     ]
 
 
@@ -100,12 +150,14 @@ def _site_address(settings: Settings) -> str:
     gw = settings.gateway
     if gw.tls_mode is TlsMode.OFF:
         return ":80"
-    if gw.tls_mode is TlsMode.INTERNAL:
-        return f"https://{gw.domain}"
-    return gw.domain
+    return f"https://{gw.domain}"
 
 
 def _editor_guard(settings: Settings) -> list[str]:
+    """The default: everything not public needs the allow-list (if any) and basic auth.
+
+    `remote_ip` reads the TCP peer only (no `forwarded` option), so a client's X-Forwarded-For cannot satisfy it.
+    """
     lines = []
     cidrs = settings.gateway.editor_allowed_cidrs
     if cidrs:

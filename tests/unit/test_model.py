@@ -158,7 +158,7 @@ def test_postgres_creates_n8n_role_and_database_without_secret_in_script() -> No
 class TestCaddyfile:
     def test_webhooks_public_editor_behind_basic_auth(self) -> None:
         text = render_caddyfile(settings_for("dev"))
-        assert "@public path /webhook/* /webhook-waiting/* /healthz /healthz/readiness" in text
+        assert "@public expression `{http.request.orig_uri}.matches(" in text
         assert "basicauth bcrypt" in text
         assert "{$GATEWAY_EDITOR_PASSWORD_HASH}" in text
         assert "tls internal" in text
@@ -173,7 +173,7 @@ class TestCaddyfile:
         assert text.index("respond @outside") < text.index("basicauth")
         assert "email ops@kaizenity.example.com" in text
         assert "tls internal" not in text
-        assert "\nops.kaizenity.example.com {" in text
+        assert "\nhttps://ops.kaizenity.example.com {" in text
 
     def test_tls_off_serves_plain_http(self) -> None:
         text = render_caddyfile(settings_for("dev", gateway={"tlsMode": "off", "httpPort": 8080}))
