@@ -38,6 +38,7 @@ SECRET_LENGTHS = {
     "n8nDbPassword": 32,
     "n8nEncryptionKey": 48,
     "gatewayEditorPassword": 24,
+    "gatewayEditorPasswordSalt": 32,
     "redisPassword": 32,
     "n8nOwnerPassword": 24,
     "appDatabasePassword": 32,

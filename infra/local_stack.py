@@ -149,7 +149,10 @@ class LocalStack:
         return container
 
     def _env_value(self, value: str | SecretRef) -> str:
-        return resolve_secret(value, self._secrets[value.key]) if isinstance(value, SecretRef) else value
+        if not isinstance(value, SecretRef):
+            return value
+        salt = self._secrets[value.salt_key] if value.salt_key else None
+        return resolve_secret(value, self._secrets[value.key], salt)
 
     def _caddy_root_ca(self) -> str | None:
         gateway = self.running.containers.get("gateway")

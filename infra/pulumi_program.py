@@ -223,7 +223,8 @@ def secret_resolver(settings: Settings) -> SecretResolver:
         secret = settings.secrets.reveal(ref.key)
         if secret is None:  # parse_settings guarantees the secrets a model refers to
             raise KeyError(f"secret {ref.key} is not set")
-        return pulumi.Output.secret(secret).apply(lambda value: resolve_secret(ref, value))
+        salt = settings.secrets.reveal(ref.salt_key) if ref.salt_key else None
+        return pulumi.Output.secret(secret).apply(lambda value: resolve_secret(ref, value, salt))
 
     return resolve
 

@@ -183,6 +183,7 @@ class SecretSettings(_Section):
     n8n_db_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
     n8n_encryption_key: SecretStr | None = Field(None, min_length=24, examples=["<48 random characters>"])
     gateway_editor_password: SecretStr | None = Field(None, min_length=12, examples=["<24 random characters>"])
+    gateway_editor_password_salt: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
     redis_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
     # The seed workflows' secrets (workflows/parameters.yaml): the seeder writes them into n8n credentials.
     n8n_owner_password: SecretStr | None = Field(
@@ -235,6 +236,7 @@ SECRET_PURPOSE: dict[str, str] = {
         "back it up with the database"
     ),
     "gatewayEditorPassword": "the basic-auth password that protects the n8n editor behind the gateway",
+    "gatewayEditorPasswordSalt": "random salt input of the gateway's bcrypt hash of gatewayEditorPassword",
     "redisPassword": "the Redis password used by n8n queue mode",
     "n8nOwnerPassword": "the password of n8n's owner account (8-64 characters with a digit and an upper-case letter)",
     "appDatabasePassword": "the password of the login role the workflows use (kaizenity_n8n, in kaizenity_app)",

@@ -91,7 +91,14 @@ def _acme_problems(gateway: Mapping[str, Any]) -> list[SettingsProblem]:
 
 
 def _missing_secret_problems(data: Mapping[str, Any], queue_mode: bool) -> list[SettingsProblem]:
-    required = ["postgresPassword", "n8nDbPassword", "n8nEncryptionKey", "gatewayEditorPassword", *WORKFLOW_SECRET_KEYS]
+    required = [
+        "postgresPassword",
+        "n8nDbPassword",
+        "n8nEncryptionKey",
+        "gatewayEditorPassword",
+        "gatewayEditorPasswordSalt",
+        *WORKFLOW_SECRET_KEYS,
+    ]
     if queue_mode:
         required.append("redisPassword")
     present = _section(data, "secrets")

@@ -186,7 +186,7 @@ def build(settings: Settings) -> ServiceSpec:
             ("GATEWAY_EDITOR_USER", gw.editor_user),
             (
                 "GATEWAY_EDITOR_PASSWORD_HASH",
-                SecretRef("gatewayEditorPassword", SecretTransform.CADDY_BCRYPT),
+                SecretRef("gatewayEditorPassword", SecretTransform.CADDY_BCRYPT, salt_key="gatewayEditorPasswordSalt"),
             ),
             ("XDG_CONFIG_HOME", "/config"),
             ("XDG_DATA_HOME", "/data"),

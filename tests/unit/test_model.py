@@ -185,11 +185,25 @@ class TestCaddyfile:
         assert all(secret not in text for secret in TEST_SECRETS.values())
 
 
-def test_caddy_hash_is_deterministic_and_verifies() -> None:
-    first, second = caddy_bcrypt("correct horse"), caddy_bcrypt("correct horse")
+def test_caddy_hash_is_deterministic_given_the_salt_secret_and_verifies() -> None:
+    first, second = caddy_bcrypt("correct horse", "salt-secret-1"), caddy_bcrypt("correct horse", "salt-secret-1")
     assert first == second
     raw = base64.b64decode(first)
     assert raw.startswith(b"$2a$12$")
     assert bcrypt.checkpw(b"correct horse", raw)
     assert not bcrypt.checkpw(b"wrong", raw)
-    assert caddy_bcrypt("other password") != first
+    assert caddy_bcrypt("other password", "salt-secret-1") != first
+
+
+def test_caddy_hash_salt_comes_from_the_salt_secret_not_the_password() -> None:
+    """The former salt was sha256(password): the same password gave the same hash in every environment."""
+    one, other = caddy_bcrypt("correct horse", "salt-secret-1"), caddy_bcrypt("correct horse", "salt-secret-2")
+    assert base64.b64decode(one)[7:29] != base64.b64decode(other)[7:29]  # $2a$12$<22 salt chars><hash>
+
+
+def test_gateway_hash_names_its_salt_secret() -> None:
+    model = model_for("dev")
+    ref = model.service("gateway").env_dict()["GATEWAY_EDITOR_PASSWORD_HASH"]
+    assert isinstance(ref, SecretRef)
+    assert ref.salt_key == "gatewayEditorPasswordSalt"
+    assert "gatewayEditorPasswordSalt" in model.service("gateway").secret_keys()
