@@ -132,7 +132,7 @@ class LocalStack:
         from infra.local_readiness import ServiceReady
 
         volumes = {v.name: v.docker_name for v in self.model.volumes}
-        container = DockerContainer(spec.image, name=spec.container_name)
+        container = _uploading_container_class(DockerContainer)(spec.image, name=spec.container_name)
         container.with_command(list(spec.command) if spec.command else None)  # type: ignore[arg-type]
         container.with_envs(**{key: self._env_value(value) for key, value in spec.env})
         for port in spec.ports:
@@ -144,6 +144,7 @@ class LocalStack:
             container.with_copy_into_container(
                 upload.content.encode(), upload.target, 0o755 if upload.executable else 0o644
             )
+        container.tmpfs.update(dict(spec.tmpfs))  # testcontainers passes its own `tmpfs` to create()
         container.with_kwargs(**_create_kwargs(spec, self.model.network.docker_name, LogConfig))
         container.waiting_for(ServiceReady(spec, self._progress).with_startup_timeout(spec.ready_timeout_s()))
         return container
@@ -161,6 +162,29 @@ class LocalStack:
         return read_file_from_container(gateway.get_wrapped_container(), CADDY_ROOT_CA)
 
 
+def _uploading_container_class(base: type[DockerContainer]) -> type[DockerContainer]:
+    """testcontainers' container, uploading each file into its own directory instead of the root.
+
+    testcontainers puts every upload as an archive at `/`, which Docker refuses for a read-only root filesystem
+    ("container rootfs is marked read-only") even when the file's directory is a volume; an archive put at the
+    file's directory is accepted there, as `pulumi-docker` uploads are.
+    """
+
+    class UploadingContainer(base):  # type: ignore[valid-type,misc]
+        def _transfer_into_container(self, transferable: Any, destination_in_container: str, mode: int) -> None:
+            directory, name = os.path.split(destination_in_container)
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w") as archive:
+                data = bytes(transferable)
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), mode
+                archive.addfile(info, io.BytesIO(data))
+            if not self._container.put_archive(path=directory or "/", data=buffer.getvalue()):
+                raise LocalStackError(f"could not upload {destination_in_container}: Docker refused the archive")
+
+    return UploadingContainer
+
+
 def _create_kwargs(spec: ServiceSpec, network: str, log_config: Any) -> dict[str, Any]:
     """docker-py `create` arguments for what testcontainers has no builder method for."""
     kwargs: dict[str, Any] = {
@@ -176,6 +200,9 @@ def _create_kwargs(spec: ServiceSpec, network: str, log_config: Any) -> dict[str
     }
     if spec.user:
         kwargs["user"] = spec.user
+    if spec.read_only_rootfs:
+        kwargs["read_only"] = True
+
     if spec.healthcheck:
         check = spec.healthcheck
         kwargs["healthcheck"] = {

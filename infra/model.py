@@ -111,6 +111,10 @@ class ServiceSpec:
     security_opts: tuple[str, ...] = ("no-new-privileges:true",)
     labels: tuple[tuple[str, str], ...] = ()
     stop_grace_s: int = 30
+    # A read-only root filesystem: writes go only to `mounts` and `tmpfs`. Docker refuses to copy an upload into
+    # a read-only root, so a service with uploads needs their targets inside a volume mount.
+    read_only_rootfs: bool = False
+    tmpfs: tuple[tuple[str, str], ...] = ()  # (container path, mount options such as "size=16m,mode=1777")
     # json-file log rotation: an unbounded container log fills the host's disk eventually.
     log_options: tuple[tuple[str, str], ...] = (("max-size", "10m"), ("max-file", "5"))
 

@@ -95,6 +95,8 @@ def _container_args(args: ServiceComponentArgs) -> docker.ContainerArgs:
         restart=spec.restart,
         memory=spec.memory_mb,
         user=spec.user,
+        read_only=spec.read_only_rootfs or None,
+        tmpfs=dict(spec.tmpfs) or None,
         networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network.name, aliases=list(spec.aliases))],
         capabilities=docker.ContainerCapabilitiesArgs(drops=list(spec.cap_drop), adds=list(spec.cap_add)),
         security_opts=list(spec.security_opts),

@@ -22,7 +22,9 @@ from infra.services.common import container_name, labels
 from infra.settings import Settings, TlsMode
 
 NAME = "gateway"
-CADDYFILE = "/etc/caddy/Caddyfile"
+# Inside the caddy-config volume: the root filesystem is read-only, and Docker copies uploads into a read-only
+# container only where a volume is mounted.
+CADDYFILE = "/config/Caddyfile"
 HEALTH_PORT = 2020  # an internal listener for the container's own health check: never published
 HEALTH_PATH = "/_gateway/healthz"
 # Routes n8n must serve to the world: production webhooks, Wait-node resumptions, n8n's own health. Matched on
@@ -71,9 +73,9 @@ def render_caddyfile(settings: Settings) -> str:
         f"\t\t@gateway_health expression `{{http.request.orig_uri}} == '{HEALTH_PATH}'`",
         '\t\trespond @gateway_health "OK" 200',
         f"\t\t@public expression `{{http.request.orig_uri}}.matches(r'{PUBLIC_TARGET}')`",
-        f"\t\treverse_proxy @public {upstream}",
+        *_proxy(upstream, "@public "),
         *_editor_guard(settings),
-        f"\t\treverse_proxy {upstream}",
+        *_proxy(upstream),
         "\t}",
         "\thandle_errors {",
         "\t\theader -Server",
@@ -85,6 +87,11 @@ def render_caddyfile(settings: Settings) -> str:
     if gw.tls_mode is not TlsMode.OFF:
         lines += _fallback_sites()
     return "\n".join(lines)
+
+
+def _proxy(upstream: str, matcher: str = "") -> list[str]:
+    """reverse_proxy to n8n, dropping any `Server` header the upstream adds (`header -Server` ran before it)."""
+    return [f"\t\treverse_proxy {matcher}{upstream} {{", "\t\t\theader_down -Server", "\t\t}"]
 
 
 def _fallback_sites() -> list[str]:
@@ -194,6 +201,9 @@ def build(settings: Settings) -> ServiceSpec:
         ports=tuple(ports),
         mounts=(VolumeMount("caddy-data", "/data"), VolumeMount("caddy-config", "/config")),
         uploads=(FileUpload(CADDYFILE, render_caddyfile(settings)),),
+        # Caddy writes only to /data (certificates) and /config (autosave): everything else stays read-only.
+        read_only_rootfs=True,
+        tmpfs=(("/tmp", "size=16m,mode=1777"),),
         healthcheck=HealthCheck(
             test=("CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HEALTH_PORT}{HEALTH_PATH}"),
             interval_s=3,

@@ -90,7 +90,7 @@ def test_guards_run_in_order_before_any_proxy() -> None:
         "reverse_proxy @public",
         "respond @outside",
         "basicauth",
-        "reverse_proxy n8n:5678\n",
+        "reverse_proxy n8n:5678 {\n\t\t\theader_down -Server",
     ]
     positions = [text.index(marker) for marker in order]
     assert positions == sorted(positions), order

@@ -105,6 +105,9 @@ def test_each_container_renders_its_model_spec_exactly(stack: str) -> None:
         assert inputs["restart"] == spec.restart
         assert inputs["capabilities"] == {"drops": list(spec.cap_drop), "adds": list(spec.cap_add)}
         assert inputs["securityOpts"] == list(spec.security_opts)
+        assert inputs.get("readOnly", False) is spec.read_only_rootfs
+        assert inputs.get("tmpfs", {}) == dict(spec.tmpfs)
+        assert not any("pid" in key.lower() for key in inputs), "pulumi-docker 5.2 has no pids limit (docs/security.md)"
         assert inputs["logDriver"] == "json-file"
         assert inputs["logOpts"] == dict(spec.log_options)
         assert {(lbl["label"], lbl["value"]) for lbl in inputs["labels"]} == set(spec.labels)
