@@ -203,7 +203,7 @@ def build(settings: Settings) -> ServiceSpec:
         uploads=(FileUpload(CADDYFILE, render_caddyfile(settings)),),
         # Caddy writes only to /data (certificates) and /config (autosave): everything else stays read-only.
         read_only_rootfs=True,
-        tmpfs=(("/tmp", "size=16m,mode=1777"),),
+        tmpfs=(("/tmp", "size=16m,mode=1777"),),  # noqa: S108 - a container-private tmpfs, not a host path
         healthcheck=HealthCheck(
             test=("CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HEALTH_PORT}{HEALTH_PATH}"),
             interval_s=3,
