@@ -38,6 +38,10 @@ PUBLIC_TARGET = r"^(?:/(?:webhook|webhook-waiting)/[^?]|/healthz(?:/readiness)?(
 #   not origin-form (absolute-form `http://h/p`, authority-form, `*`); an encoded `/` `\` `.` `%` NUL or `;`
 #   (any case, so also double encoding `%252f`); a raw backslash; a `;` path parameter; `//`; a `.`/`..` segment.
 AMBIGUOUS_TARGET = r"^(?:[^/]|[^?]*(?:%(?i:2f|5c|2e|25|00|3b)|\\|;|//|/\.\.?(?:/|\?|$)))"
+# The Telegram webhook (workflows/definitions/messenger-inbound.json: path `telegram/<telegramWebhookPathToken>`).
+TELEGRAM_PREFIX = "/webhook/telegram/"
+TELEGRAM_PATH_TOKEN_ENV = "KAIZENITY_TELEGRAM_WEBHOOK_PATH_TOKEN"
+TELEGRAM_SECRET_ENV = "KAIZENITY_TELEGRAM_WEBHOOK_SECRET"
 # Client-supplied forwarding headers: n8n (N8N_PROXY_HOPS=1) must see only what the gateway itself sets.
 CLIENT_FORWARDING_HEADERS = ("Forwarded", "X-Real-IP", "X-Forwarded-*", "X-Original-URL", "X-Rewrite-URL")
 
@@ -72,6 +76,7 @@ def render_caddyfile(settings: Settings) -> str:
         *[f"\t\trequest_header -{name}" for name in CLIENT_FORWARDING_HEADERS],
         f"\t\t@gateway_health expression `{{http.request.orig_uri}} == '{HEALTH_PATH}'`",
         '\t\trespond @gateway_health "OK" 200',
+        *_telegram_gate(),
         f"\t\t@public expression `{{http.request.orig_uri}}.matches(r'{PUBLIC_TARGET}')`",
         *_proxy(upstream, "@public "),
         *_editor_guard(settings),
@@ -87,6 +92,27 @@ def render_caddyfile(settings: Settings) -> str:
     if gw.tls_mode is not TlsMode.OFF:
         lines += _fallback_sites()
     return "\n".join(lines)
+
+
+def _telegram_gate() -> list[str]:
+    """Only Telegram itself reaches n8n's Telegram webhook: exact path token and the secret header, else the
+    gateway answers (404 / 403) without n8n ever seeing the request.
+
+    n8n logs the request path of every failed webhook request ("Received request for unknown webhook" for
+    `/webhook/telegram/<token>x`, "Error in handling webhook request POST /webhook/telegram/<token>: Failed to
+    parse request body" for a malformed body: n8n dist/webhooks/webhook-request-handler.js), so the path token
+    reached the logs whenever anyone sent a near-miss. `{env.*}` placeholders are read per request, so the
+    secrets stay out of the adapted config Caddy autosaves to /config. (CEL `==` is not constant-time; the
+    path token and the secret are 32 random characters each.)
+    """
+    uri, secret = "{http.request.orig_uri}", "{http.request.header.X-Telegram-Bot-Api-Secret-Token}"
+    route = f"'{TELEGRAM_PREFIX}' + {{env.{TELEGRAM_PATH_TOKEN_ENV}}}"
+    return [
+        f"\t\t@telegram_path_wrong expression `{uri}.startsWith('{TELEGRAM_PREFIX}') && {uri} != {route}`",
+        '\t\trespond @telegram_path_wrong "Not Found" 404',
+        f"\t\t@telegram_secret_wrong expression `{uri} == {route} && {secret} != {{env.{TELEGRAM_SECRET_ENV}}}`",
+        '\t\trespond @telegram_secret_wrong "Forbidden" 403',
+    ]
 
 
 def _proxy(upstream: str, matcher: str = "") -> list[str]:
@@ -195,6 +221,8 @@ def build(settings: Settings) -> ServiceSpec:
                 "GATEWAY_EDITOR_PASSWORD_HASH",
                 SecretRef("gatewayEditorPassword", SecretTransform.CADDY_BCRYPT, salt_key="gatewayEditorPasswordSalt"),
             ),
+            (TELEGRAM_PATH_TOKEN_ENV, SecretRef("telegramWebhookPathToken")),
+            (TELEGRAM_SECRET_ENV, SecretRef("telegramWebhookSecret")),
             ("XDG_CONFIG_HOME", "/config"),
             ("XDG_DATA_HOME", "/data"),
         ),

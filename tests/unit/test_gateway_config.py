@@ -12,7 +12,8 @@ import re
 import pytest
 
 from infra.services.gateway import AMBIGUOUS_TARGET, PUBLIC_TARGET, render_caddyfile
-from tests.unit.test_model import settings_for
+from infra.model import SecretRef
+from tests.unit.test_model import model_for, settings_for
 
 AMBIGUOUS = [
     "/rest/workflows/..%2f..%2fwebhook%2fx",  # the bypass found in the review
@@ -113,3 +114,26 @@ def test_plain_http_mode_has_no_redirect_site() -> None:
     text = render_caddyfile(settings_for("dev", gateway={"tlsMode": "off", "httpPort": 8080}))
     assert "http:// {" not in text
     assert ":443 {" not in text
+
+
+def test_telegram_gate_matches_the_inbound_workflows_webhook_path() -> None:
+    """The gateway's Telegram gate and the Webhook node must name the same route, or Telegram gets 404s."""
+    import json
+
+    from infra.services.gateway import TELEGRAM_PREFIX
+    from workflows.definitions import DEFINITIONS_DIR
+
+    workflow = json.loads((DEFINITIONS_DIR / "messenger-inbound.json").read_text())
+    paths = [n["parameters"]["path"] for n in workflow["nodes"] if n["type"] == "n8n-nodes-base.webhook"]
+    assert paths == ["telegram/%%telegramWebhookPathToken%%"]
+    assert TELEGRAM_PREFIX == "/webhook/telegram/"
+
+
+def test_telegram_secrets_reach_the_gateway_as_runtime_placeholders_only() -> None:
+    model = model_for("dev")
+    env = model.service("gateway").env_dict()
+    assert env["KAIZENITY_TELEGRAM_WEBHOOK_PATH_TOKEN"] == SecretRef("telegramWebhookPathToken")
+    assert env["KAIZENITY_TELEGRAM_WEBHOOK_SECRET"] == SecretRef("telegramWebhookSecret")
+    text = render_caddyfile(settings_for("dev"))
+    assert "{env.KAIZENITY_TELEGRAM_WEBHOOK_SECRET}" in text  # read per request: not in Caddy's autosaved config
+    assert "{$KAIZENITY_TELEGRAM" not in text
