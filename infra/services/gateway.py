@@ -40,8 +40,8 @@ PUBLIC_TARGET = r"^(?:/(?:webhook|webhook-waiting)/[^?]|/healthz(?:/readiness)?(
 AMBIGUOUS_TARGET = r"^(?:[^/]|[^?]*(?:%(?i:2f|5c|2e|25|00|3b)|\\|;|//|/\.\.?(?:/|\?|$)))"
 # The Telegram webhook (workflows/definitions/messenger-inbound.json: path `telegram/<telegramWebhookPathToken>`).
 TELEGRAM_PREFIX = "/webhook/telegram/"
-TELEGRAM_PATH_TOKEN_ENV = "KAIZENITY_TELEGRAM_WEBHOOK_PATH_TOKEN"
-TELEGRAM_SECRET_ENV = "KAIZENITY_TELEGRAM_WEBHOOK_SECRET"
+TELEGRAM_PATH_TOKEN_ENV = "KAIZENITY_TELEGRAM_WEBHOOK_PATH_TOKEN"  # noqa: S105 - a variable name
+TELEGRAM_SECRET_ENV = "KAIZENITY_TELEGRAM_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 # Client-supplied forwarding headers: n8n (N8N_PROXY_HOPS=1) must see only what the gateway itself sets.
 CLIENT_FORWARDING_HEADERS = ("Forwarded", "X-Real-IP", "X-Forwarded-*", "X-Original-URL", "X-Rewrite-URL")
 
