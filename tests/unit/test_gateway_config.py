@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from infra.services.gateway import AMBIGUOUS_TARGET, PUBLIC_TARGET, render_caddyfile
 from infra.model import SecretRef
+from infra.services.gateway import AMBIGUOUS_TARGET, PUBLIC_TARGET, render_caddyfile
 from tests.unit.test_model import model_for, settings_for
 
 AMBIGUOUS = [
