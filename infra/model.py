@@ -23,6 +23,7 @@ class SecretTransform(StrEnum):
 
     PLAIN = "plain"
     CADDY_BCRYPT = "caddy_bcrypt"  # base64(bcrypt(value)), what Caddy's basicauth expects
+    N8N_ROUTE = "n8n_route"  # the one-way internal webhook path n8n registers for a public path token
 
 
 @dataclass(frozen=True)
@@ -214,9 +215,21 @@ def resolve_secret(ref: SecretRef, value: str, salt: str | None = None) -> str:
     re-rendering does not change the container's inputs (which would make `pulumi up` replace it)."""
     if ref.transform is SecretTransform.PLAIN:
         return value
+    if ref.transform is SecretTransform.N8N_ROUTE:
+        return internal_route_token(value)
     if not salt:
         raise ValueError(f"secret {ref.key}: a bcrypt hash needs its salt secret {ref.salt_key or '(none named)'}")
     return caddy_bcrypt(value, salt)
+
+
+def internal_route_token(public_token: str) -> str:
+    """The path segment n8n registers for a public webhook path token: a one-way function of it.
+
+    The gateway checks the public token and rewrites to this one, so the public token never reaches n8n (n8n
+    logs the path of every failed webhook request and stores the route in its database). Knowing this value
+    only helps someone who can already reach n8n without the gateway.
+    """
+    return hashlib.sha256(b"kaizenity-n8n-route:" + public_token.encode()).hexdigest()[:32]
 
 
 def caddy_bcrypt(password: str, salt_secret: str, cost: int = 12) -> str:

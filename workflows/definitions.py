@@ -105,11 +105,15 @@ def values_from_secrets(
     secrets: Mapping[str, str], database_name: str, parameters: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """Seed values from a stack's workflow parameters and secrets: one mapping for Pulumi and the local engine."""
+    from infra.model import internal_route_token  # the gateway rewrites the public token to this (gateway.py)
+
     values = dict(parameters or {})
     for key in SEED_SECRET_KEYS:
         if secrets.get(key):
             values["codaAuthorization" if key == "codaApiToken" else key] = (
                 f"Bearer {secrets[key]}" if key == "codaApiToken" else secrets[key]
             )
+    if values.get("telegramWebhookPathToken"):
+        values["telegramWebhookPathToken"] = internal_route_token(values["telegramWebhookPathToken"])
     values["databaseName"] = database_name
     return values

@@ -41,6 +41,7 @@ AMBIGUOUS_TARGET = r"^(?:[^/]|[^?]*(?:%(?i:2f|5c|2e|25|00|3b)|\\|;|//|/\.\.?(?:/
 # The Telegram webhook (workflows/definitions/messenger-inbound.json: path `telegram/<telegramWebhookPathToken>`).
 TELEGRAM_PREFIX = "/webhook/telegram/"
 TELEGRAM_PATH_TOKEN_ENV = "KAIZENITY_TELEGRAM_WEBHOOK_PATH_TOKEN"  # noqa: S105 - a variable name
+TELEGRAM_N8N_PATH_ENV = "KAIZENITY_TELEGRAM_N8N_PATH_TOKEN"
 TELEGRAM_SECRET_ENV = "KAIZENITY_TELEGRAM_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 # Client-supplied forwarding headers: n8n (N8N_PROXY_HOPS=1) must see only what the gateway itself sets.
 CLIENT_FORWARDING_HEADERS = ("Forwarded", "X-Real-IP", "X-Forwarded-*", "X-Original-URL", "X-Rewrite-URL")
@@ -103,7 +104,9 @@ def _telegram_gate() -> list[str]:
     parse request body" for a malformed body: n8n dist/webhooks/webhook-request-handler.js), so the path token
     reached the logs whenever anyone sent a near-miss. `{env.*}` placeholders are read per request, so the
     secrets stay out of the adapted config Caddy autosaves to /config. (CEL `==` is not constant-time; the
-    path token and the secret are 32 random characters each.)
+    path token and the secret are 32 random characters each.) The accepted request is then rewritten to the
+    internal route n8n registers (`internal_route_token`, a one-way function of the token), so the public
+    token is in neither n8n's logs nor its database; the public list still matches the original target.
     """
     uri, secret = "{http.request.orig_uri}", "{http.request.header.X-Telegram-Bot-Api-Secret-Token}"
     route = f"'{TELEGRAM_PREFIX}' + {{env.{TELEGRAM_PATH_TOKEN_ENV}}}"
@@ -112,6 +115,8 @@ def _telegram_gate() -> list[str]:
         '\t\trespond @telegram_path_wrong "Not Found" 404',
         f"\t\t@telegram_secret_wrong expression `{uri} == {route} && {secret} != {{env.{TELEGRAM_SECRET_ENV}}}`",
         '\t\trespond @telegram_secret_wrong "Forbidden" 403',
+        f"\t\t@telegram_route expression `{uri} == {route}`",
+        f"\t\trewrite @telegram_route {TELEGRAM_PREFIX}{{env.{TELEGRAM_N8N_PATH_ENV}}}",
     ]
 
 
@@ -223,6 +228,7 @@ def build(settings: Settings) -> ServiceSpec:
             ),
             (TELEGRAM_PATH_TOKEN_ENV, SecretRef("telegramWebhookPathToken")),
             (TELEGRAM_SECRET_ENV, SecretRef("telegramWebhookSecret")),
+            (TELEGRAM_N8N_PATH_ENV, SecretRef("telegramWebhookPathToken", SecretTransform.N8N_ROUTE)),
             ("XDG_CONFIG_HOME", "/config"),
             ("XDG_DATA_HOME", "/data"),
         ),

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from infra.model import SecretRef
+from infra.model import SecretRef, SecretTransform
 from infra.services.gateway import AMBIGUOUS_TARGET, PUBLIC_TARGET, render_caddyfile
 from tests.unit.test_model import model_for, settings_for
 
@@ -137,3 +137,7 @@ def test_telegram_secrets_reach_the_gateway_as_runtime_placeholders_only() -> No
     text = render_caddyfile(settings_for("dev"))
     assert "{env.KAIZENITY_TELEGRAM_WEBHOOK_SECRET}" in text  # read per request: not in Caddy's autosaved config
     assert "{$KAIZENITY_TELEGRAM" not in text
+    # the accepted request is rewritten to n8n's one-way internal route: the public token never reaches n8n
+    assert env["KAIZENITY_TELEGRAM_N8N_PATH_TOKEN"] == SecretRef("telegramWebhookPathToken", SecretTransform.N8N_ROUTE)
+    assert "rewrite @telegram_route /webhook/telegram/{env.KAIZENITY_TELEGRAM_N8N_PATH_TOKEN}" in text
+    assert text.index("respond @telegram_secret_wrong") < text.index("rewrite @telegram_route")
