@@ -10,7 +10,6 @@ from __future__ import annotations
 from infra.model import (
     FileUpload,
     HealthCheck,
-    HttpEndpoint,
     PortBinding,
     SecretRef,
     SecretTransform,
@@ -27,6 +26,8 @@ NAME = "gateway"
 CADDYFILE = "/config/Caddyfile"
 HEALTH_PORT = 2020  # an internal listener for the container's own health check: never published
 HEALTH_PATH = "/_gateway/healthz"
+DATA_DIR = "/data"  # XDG_DATA_HOME: certificates, ACME account, the local CA
+LOCAL_CA_FILE = f"{DATA_DIR}/caddy/pki/authorities/local/root.crt"  # `tls internal`: Caddy's own root CA
 # Routes n8n must serve to the world: production webhooks, Wait-node resumptions, n8n's own health. Matched on
 # the RAW request target (see AMBIGUOUS_TARGET), case-sensitively: everything else is the editor's.
 PUBLIC_PATHS = ("/webhook/*", "/webhook-waiting/*", "/healthz", "/healthz/readiness")
@@ -211,9 +212,9 @@ def _editor_guard(settings: Settings) -> list[str]:
 def build(settings: Settings) -> ServiceSpec:
     """The gateway container: the one service that may listen beyond loopback."""
     gw = settings.gateway
-    ports = [PortBinding(80, gw.http_port, gw.bind_address)]
+    ports = [PortBinding(80, gw.http_port, gw.bind_address, setting="gateway.httpPort")]
     if gw.tls_mode is not TlsMode.OFF:
-        ports.append(PortBinding(443, gw.https_port, gw.bind_address))
+        ports.append(PortBinding(443, gw.https_port, gw.bind_address, setting="gateway.httpsPort"))
     return ServiceSpec(
         name=NAME,
         kind="gateway",
@@ -230,10 +231,10 @@ def build(settings: Settings) -> ServiceSpec:
             (TELEGRAM_SECRET_ENV, SecretRef("telegramWebhookSecret")),
             (TELEGRAM_N8N_PATH_ENV, SecretRef("telegramWebhookPathToken", SecretTransform.N8N_ROUTE)),
             ("XDG_CONFIG_HOME", "/config"),
-            ("XDG_DATA_HOME", "/data"),
+            ("XDG_DATA_HOME", DATA_DIR),
         ),
         ports=tuple(ports),
-        mounts=(VolumeMount("caddy-data", "/data"), VolumeMount("caddy-config", "/config")),
+        mounts=(VolumeMount("caddy-data", DATA_DIR), VolumeMount("caddy-config", "/config")),
         uploads=(FileUpload(CADDYFILE, render_caddyfile(settings)),),
         # Caddy writes only to /data (certificates) and /config (autosave): everything else stays read-only.
         read_only_rootfs=True,
@@ -244,7 +245,6 @@ def build(settings: Settings) -> ServiceSpec:
             retries=20,
             start_period_s=3,
         ),
-        http=HttpEndpoint(HEALTH_PORT, HEALTH_PATH, HEALTH_PATH),
         restart=settings.restart_policy,
         memory_mb=gw.memory_mb,
         cap_add=("NET_BIND_SERVICE",),

@@ -27,8 +27,8 @@ import docker
 import psycopg
 import pytest
 
-from infra import local_engine
-from infra.local_engine import LocalEndpoints
+from infra.local_endpoints import LocalEndpoints
+from infra.local_overrides import local_settings
 from infra.model import caddy_bcrypt
 from infra.services.gateway import render_caddyfile
 
@@ -405,7 +405,7 @@ class EchoGateway:
 @pytest.fixture(scope="module")
 def allow_listed_gateway(kaizenity_stack: LocalEndpoints) -> Iterator[EchoGateway]:
     """The gateway config rendered with an allow-list that excludes every real client (192.0.2.0/24, TEST-NET-1)."""
-    settings = local_engine.local_settings(
+    settings = local_settings(
         "ci", prefix=f"{kaizenity_stack.prefix}-acl", offline=True, free_ports=True, secrets=kaizenity_stack.secrets
     )
     gateway_settings = settings.gateway.model_copy(
@@ -553,7 +553,7 @@ def test_no_secret_in_n8n_data_logs_or_backups(
 ) -> None:
     from backups.backup import KEY_FILE, create_backup
     from backups.target import find_target
-    from infra.local_stack import docker_client
+    from infra.docker_engine import docker_client
 
     drive_inbound_traffic(gateway, kaizenity_stack, telegram_path)
     needles = stack_secrets(kaizenity_stack)
