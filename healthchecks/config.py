@@ -47,6 +47,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "TELEGRAM_WEBHOOK_URL": ("telegram", "webhook_url"),
     "SLACK_BOT_TOKEN": ("slack", "token"),
     "SLACK_API_BASE_URL": ("slack", "base_url"),
+    "SLACK_REQUIRED_SCOPES": ("slack", "required_scopes"),
     "WHATSAPP_TOKEN": ("whatsapp", "token"),
     "WHATSAPP_PHONE_NUMBER_ID": ("whatsapp", "phone_number_id"),
     "WHATSAPP_API_BASE_URL": ("whatsapp", "base_url"),
@@ -356,7 +357,8 @@ def _slack(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -
         _skip(skipped, "slack", missing, "Slack bot token (only if Slack is used)")
         return None
     base_url = (s.text("base_url", slack.DEFAULT_BASE_URL) or "").rstrip("/")
-    return Planned("slack", slack.probe, slack.SlackTarget(s.text("token") or "", base_url))
+    scopes = s.names("required_scopes") or slack.DEFAULT_REQUIRED_SCOPES
+    return Planned("slack", slack.probe, slack.SlackTarget(s.text("token") or "", base_url, scopes))
 
 
 def _whatsapp(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:
