@@ -45,8 +45,10 @@ def create_backup(
     stamp = f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z"  # sorts by time; ms: no clash in one second
     home = root / target.prefix
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(home, 0o700)  # an existing directory keeps its mode under mkdir(exist_ok=True)
     partial = home / f".partial-{stamp}"
     partial.mkdir(mode=0o700)
+    os.chmod(partial, 0o700)  # mkdir's mode is filtered by the umask
     try:
         manifest = _write_backup(client, target, partial, stamp, progress)
         final = home / stamp

@@ -7,12 +7,14 @@ as the superuser, which the image trusts; no password crosses a command line.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 FIELD_SEPARATOR = "\x1f"
 RESTORE_DIR = "/var/lib/postgresql/kaizenity-restore"  # the postgres home, beside (not in) PGDATA
@@ -59,7 +61,7 @@ class ContainerDatabase:
     def dump(self, database: str, destination: Path) -> None:
         """pg_dump in custom format, streamed from the container into `destination`."""
         command = ["pg_dump", "--format=custom", "--compress=6", *self._conn(database)]
-        with destination.open("wb") as handle:
+        with private_file(destination) as handle:
             for chunk in self._stream(command, what=f"pg_dump of {database}"):
                 handle.write(chunk)
 
@@ -119,3 +121,15 @@ def _exit_code(api: Any, exec_id: str) -> int:
             return int(code)
         time.sleep(0.05)
     return -1
+
+
+@contextlib.contextmanager
+def private_file(path: Path) -> Iterator[BinaryIO]:
+    """Open `path` for writing, created 0600 from the first byte (a dump holds every secret n8n stores).
+
+    `Path.open` would create it with the umask's mode (often 0644) and leave a window before any chmod.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode under O_CREAT
+    with os.fdopen(fd, "wb") as handle:
+        yield handle

@@ -129,6 +129,8 @@ def _container_args(args: ServiceComponentArgs) -> docker.ContainerArgs:
         restart=spec.restart,
         memory=spec.memory_mb,
         user=spec.user,
+        read_only=spec.read_only_rootfs or None,
+        tmpfs=dict(spec.tmpfs) or None,
         networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network.name, aliases=list(spec.aliases))],
         capabilities=docker.ContainerCapabilitiesArgs(drops=list(spec.cap_drop), adds=list(spec.cap_add)),
         security_opts=list(spec.security_opts),
@@ -267,7 +269,8 @@ def secret_resolver(settings: Settings) -> SecretResolver:
         secret = settings.secrets.reveal(ref.key)
         if secret is None:  # parse_settings guarantees the secrets a model refers to
             raise KeyError(f"secret {ref.key} is not set")
-        return pulumi.Output.secret(secret).apply(lambda value: resolve_secret(ref, value))
+        salt = settings.secrets.reveal(ref.salt_key) if ref.salt_key else None
+        return pulumi.Output.secret(secret).apply(lambda value: resolve_secret(ref, value, salt))
 
     return resolve
 

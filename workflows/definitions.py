@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from infra.model import internal_route_token
 from infra.secrets import SECRETS
 
 ROOT = Path(__file__).resolve().parent
@@ -105,5 +106,7 @@ def values_from_secrets(
     for spec in SECRETS:
         if spec.seed_value and secrets.get(spec.key):
             values[spec.seed_value] = spec.seed_format.format(secrets[spec.key])
+    if values.get("telegramWebhookPathToken"):  # n8n registers the one-way internal route (infra/services/gateway.py)
+        values["telegramWebhookPathToken"] = internal_route_token(values["telegramWebhookPathToken"])
     values["databaseName"] = database_name
     return values

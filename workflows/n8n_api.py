@@ -11,10 +11,13 @@ from typing import Any
 
 import httpx
 
+# What the key is used for, nothing more: seeding (workflows incl. retire-by-delete; credentials are created and
+# updated, never deleted) and `kaizenity health` (workflow list, executions). n8n 2.8.4 signs the key as a JWT
+# (dist/services/public-api-key.service.js, generateApiKey); `expiresAt` would be unix seconds.
 OWNER_SCOPES = [
     "workflow:create", "workflow:read", "workflow:update", "workflow:delete", "workflow:list",
     "workflow:activate", "workflow:deactivate", "credential:create", "credential:update", "credential:list",
-    "credential:delete", "execution:list", "execution:read",
+    "execution:list", "execution:read",
 ]  # fmt: skip
 
 

@@ -23,6 +23,7 @@ TEST_SECRETS = {
     "n8nDbPassword": "n8n-db-role-secret-value-0002",
     "n8nEncryptionKey": "n8n-encryption-key-secret-value-0003",
     "gatewayEditorPassword": "gateway-editor-secret-0004",
+    "gatewayEditorPasswordSalt": "gateway-editor-salt-secret-0010",
     "redisPassword": "redis-queue-secret-value-0005",
     "n8nOwnerPassword": "Owner-password-0006",
     "appDatabasePassword": "app-db-login-secret-value-0007",

@@ -15,7 +15,7 @@ import pytest
 
 from infra.environment import build_environment
 from infra.migrations_resource import SchemaMigrationsProvider, migration_checksums, pending_between
-from infra.model import EnvironmentModel, SecretRef, ServiceSpec
+from infra.model import EnvironmentModel, SecretRef, ServiceSpec, internal_route_token
 from infra.settings_validation import parse_settings
 from infra.stack_files import available_stacks
 from infra.workflows_resource import SeedWorkflowsProvider, changed_definitions, definition_hashes
@@ -108,6 +108,9 @@ def test_each_container_renders_its_model_spec_exactly(stack: str) -> None:
         assert inputs["restart"] == spec.restart
         assert inputs["capabilities"] == {"drops": list(spec.cap_drop), "adds": list(spec.cap_add)}
         assert inputs["securityOpts"] == list(spec.security_opts)
+        assert inputs.get("readOnly", False) is spec.read_only_rootfs
+        assert inputs.get("tmpfs", {}) == dict(spec.tmpfs)
+        assert not any("pid" in key.lower() for key in inputs), "pulumi-docker 5.2 has no pids limit (docs/security.md)"
         assert inputs["logDriver"] == "json-file"
         assert inputs["logOpts"] == dict(spec.log_options)
         assert {(lbl["label"], lbl["value"]) for lbl in inputs["labels"]} == set(spec.labels)
@@ -345,7 +348,8 @@ def test_seed_workflows_after_migrations_and_n8n_with_secret_inputs(stack: str) 
         assert is_secret(seed.inputs[key]), key
     values = unwrap(seed.inputs["values"])
     assert values["appDatabasePassword"] == TEST_SECRETS["appDatabasePassword"]
-    assert values["telegramWebhookPathToken"] == TEST_SECRETS["telegramWebhookPathToken"]
+    # n8n registers the one-way internal route; the gateway maps the public token to it (docs/security.md)
+    assert values["telegramWebhookPathToken"] == internal_route_token(TEST_SECRETS["telegramWebhookPathToken"])
     assert values["databaseName"] == "kaizenity"
     assert unwrap(seed.inputs["ownerPassword"]) == TEST_SECRETS["n8nOwnerPassword"]
     assert seed.inputs["definitions"] == definition_hashes()

@@ -63,8 +63,12 @@ def test_webhook_processors_take_production_webhooks_behind_the_gateway() -> Non
     processors = [s for s in model.services if s.kind == "n8n-webhook"]
     assert [s.command for s in processors] == [("webhook",), ("webhook",)]
     caddyfile = render_caddyfile(settings)
-    assert "reverse_proxy n8n-webhook-1:5678 n8n-webhook-2:5678" in caddyfile
-    assert caddyfile.index("@webhooks path /webhook/*") < caddyfile.index("@public path")
+    assert "reverse_proxy @webhooks n8n-webhook-1:5678 n8n-webhook-2:5678" in caddyfile
+    # After the ambiguity refusal and the Telegram gate (issue 14), before the public list; on the raw target.
+    assert caddyfile.index("@ambiguous") < caddyfile.index("@telegram_route") < caddyfile.index("@webhooks")
+    assert caddyfile.index("@webhooks expression `{http.request.orig_uri}.startsWith('/webhook/')`") < (
+        caddyfile.index("@public expression")
+    )
     assert "n8n-webhook" not in render_caddyfile(parse_settings("prod", stack_config("prod")))
 
 
