@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.model import Endpoints, EnvironmentModel, NetworkSpec, ServiceSpec, VolumeSpec
-from infra.services import gateway, n8n, postgres, redis
+from infra.services import backup, gateway, n8n, postgres, redis
 from infra.services.common import labels
 from infra.settings import Publish, Settings
 
@@ -13,6 +13,7 @@ _VOLUME_PURPOSES = {
     "caddy-data": "Caddy certificates and ACME account",
     "caddy-config": "Caddy autosaved configuration",
     redis.DATA_VOLUME: "Redis append-only file (queue mode)",
+    backup.ARCHIVE_VOLUME: "backup archive: streamed WAL and base backups (outside the data volume)",
 }
 
 
@@ -24,9 +25,11 @@ def build_environment(settings: Settings) -> EnvironmentModel:
     services.append(n8n.build(settings))
     services += n8n.build_workers(settings)
     services.append(gateway.build(settings))
+    if settings.backups.enabled:
+        services.append(backup.build(settings))
     used = {mount.volume for service in services for mount in service.mounts}
     volumes = tuple(
-        VolumeSpec(name, f"{settings.prefix}-{name}", purpose)
+        VolumeSpec(name, _volume_docker_name(settings, name), purpose)
         for name, purpose in _VOLUME_PURPOSES.items()
         if name in used
     )
@@ -40,6 +43,12 @@ def build_environment(settings: Settings) -> EnvironmentModel:
         labels=labels(settings),
         protect_volumes=settings.protect_volumes,
     )
+
+
+def _volume_docker_name(settings: Settings, name: str) -> str:
+    if name == backup.ARCHIVE_VOLUME and settings.backups.archive_volume:
+        return settings.backups.archive_volume
+    return f"{settings.prefix}-{name}"
 
 
 def _endpoints(settings: Settings) -> Endpoints:

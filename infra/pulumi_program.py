@@ -28,6 +28,7 @@ COMPONENT_TYPES = {
     "n8n-worker": "kaizenity:service:N8nWorker",
     "redis": "kaizenity:service:Redis",
     "gateway": "kaizenity:service:Gateway",
+    "backup": "kaizenity:service:Backup",
 }
 
 

@@ -149,6 +149,20 @@ class RedisSettings(_Section):
     memory_mb: int = Field(256, ge=64, le=65536, examples=[256])
 
 
+class BackupSettings(_Section):
+    """Continuous protection: the backup sidecar (infra/services/backup.py) streams WAL and takes base backups."""
+
+    enabled: bool = Field(False, examples=[True])  # stacks opt in (staging, prod): see stacks/*.yaml
+    interval_minutes: int = Field(1440, ge=5, le=10080, examples=[1440, 360])  # base backup schedule
+    retention: int = Field(7, ge=1, le=365, examples=[7])  # base backups kept (with the WAL they need)
+    checkpoint: Literal["spread", "fast"] = Field("spread", examples=["spread"])  # spread: no I/O burst
+    max_rate: Annotated[str, Field(pattern=r"^$|^[0-9]+[kM]?$", examples=["", "50M"])] = ""  # pg_basebackup
+    archive_volume: Annotated[str | None, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", examples=["kz-archive"])] = (
+        None  # Docker volume name of the archive; default <prefix>-backup-archive
+    )
+    memory_mb: int = Field(256, ge=64, le=65536, examples=[256])
+
+
 class GatewaySettings(_Section):
     """The Caddy gateway: the only service listening beyond loopback by default."""
 
@@ -276,6 +290,7 @@ class Settings(_Section):
     redis: RedisSettings = Field(default_factory=RedisSettings)  # type: ignore[arg-type]
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)  # type: ignore[arg-type]
     workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)  # type: ignore[arg-type]
+    backups: BackupSettings = Field(default_factory=BackupSettings)  # type: ignore[arg-type]
     secrets: SecretSettings = Field(default_factory=SecretSettings)  # type: ignore[arg-type]
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from infra.model import FileUpload, HealthCheck, PortBinding, SecretRef, ServiceSpec, VolumeMount
+from infra.services import backup
 from infra.services.common import container_name, labels
 from infra.settings import Publish, Settings
 
@@ -47,7 +48,10 @@ def build(settings: Settings) -> ServiceSpec:
         ),
         ports=ports,
         mounts=(VolumeMount(DATA_VOLUME, DATA_DIR),),
-        uploads=(FileUpload("/docker-entrypoint-initdb.d/10-n8n-database.sh", N8N_DATABASE_INIT),),
+        uploads=(
+            FileUpload("/docker-entrypoint-initdb.d/10-n8n-database.sh", N8N_DATABASE_INIT),
+            *((backup.REPLICATION_HBA_UPLOAD,) if settings.backups.enabled else ()),
+        ),
         # TCP, not the socket: while initialising, the temporary server listens on the socket only.
         healthcheck=HealthCheck(
             test=("CMD-SHELL", f'pg_isready -h 127.0.0.1 -p {PORT} -U "$POSTGRES_USER" -d "$POSTGRES_DB"'),
