@@ -115,8 +115,11 @@ def local_settings(
     offline: bool = False,
     free_ports: bool = False,
     secrets: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Settings of `stack` with the local-run overrides applied, validated like any stack's."""
+    """Settings of `stack` with the local-run overrides applied, validated like any stack's.
+
+    `overrides` replaces whole top-level sections (e.g. {"backups": {"enabled": True}}) for tests and drills."""
     config: dict[str, Any] = {
         k: (dict(v) if isinstance(v, dict) else v) for k, v in load_stack_config(stack).values.items()
     }
@@ -128,6 +131,7 @@ def local_settings(
         config["gateway"] = {**config.get("gateway", {}), "httpPort": free_port(), "httpsPort": free_port()}
         config["postgres"] = {**config.get("postgres", {}), "hostPort": free_port()}
         config["n8n"] = {**config.get("n8n", {}), "hostPort": free_port()}
+    config.update(overrides or {})
     config.update(secrets or {})
     settings = parse_settings(stack, config, source=f"stack '{stack}' (local engine)")
     _refuse_public_tls(settings)
@@ -222,6 +226,7 @@ def start(
     preset_secrets: Mapping[str, str] | None = None,
     migrate: bool = True,
     seed_values: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> tuple[LocalStack, LocalEndpoints]:
     """Validate, render and start a stack locally; returns the running stack and its endpoints.
 
@@ -229,7 +234,9 @@ def start(
     with the n8n encryption key of the backup it is about to restore).
     """
     secrets = {**generate_secrets(required_secret_keys(stack)), **(preset_secrets or {})}
-    settings = local_settings(stack, prefix=prefix, offline=offline, free_ports=free_ports, secrets=secrets)
+    settings = local_settings(
+        stack, prefix=prefix, offline=offline, free_ports=free_ports, secrets=secrets, overrides=overrides
+    )
     check_ports_free(settings)
     model = build_environment(settings)
     stack_runner = LocalStack(model, secrets, progress)
