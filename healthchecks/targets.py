@@ -48,6 +48,9 @@ def settings_from_stack(name: str, environ: Mapping[str, str] = os.environ) -> d
         path = state_dir(environ) / f"{prefix}.json"
         if path.is_file():
             settings = _pick(json.loads(path.read_text(encoding="utf-8")), LOCAL_STATE)
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if "backup" in record.get("containers", {}) and record.get("database_url"):
+                settings.setdefault("backups", {})["url"] = record["database_url"]  # it runs a backup sidecar
             if "ca_file" in settings.get("gateway", {}):
                 settings["gateway"]["tls_internal"] = "true"  # the local engine's gateway uses Caddy's local CA
             return settings

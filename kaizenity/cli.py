@@ -22,8 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "db": ("bootstrap.cli:db", "Schema migrations: status, plan, apply, verify."),
     "health": ("healthchecks.cli:health", "Run the health probes and report what is wrong and what to do."),
     "workflows": ("workflows.cli:workflows", "Validate, plan and seed the platform's n8n workflows."),
-    "backup": ("backups.cli:backup", "Back up both databases and n8n's encryption key (checksummed)."),
-    "restore": ("backups.cli:restore", "Restore a backup, verified before and after."),
+    "backup": ("backups.cli:backup", "Base backup now (no writer paused); `backup status`: protection and lag."),
+    "restore": ("backups.cli:restore", "Point-in-time restore (--to-time T / --latest), rehearsed in a scratch server."),
 }
 
 

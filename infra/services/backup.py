@@ -56,6 +56,7 @@ def build(settings: Settings) -> ServiceSpec:
             ("PGUSER", pg.superuser),
             ("PGPASSWORD", SecretRef("postgresPassword")),
             ("PGAPPNAME", "kaizenity-backup"),
+            ("PGDATABASE", pg.database),  # where the agent records each verified base backup (ops.base_backups)
             ("ARCHIVE_DIR", ARCHIVE_DIR),
             ("BACKUP_SLOT", SLOT),
             ("BACKUP_INTERVAL_SECONDS", str(backups.interval_minutes * 60)),

@@ -70,7 +70,23 @@ base() {
     mv "$part" "$final"
     trap - EXIT
     log "base backup $stamp complete and verified"
+    record_pending || true
     prune
+}
+
+record_pending() {
+    # One row per verified base backup in ops.base_backups (migration 0011): the health probe reads its age over
+    # its ordinary database connection. Retried every pass until it works (the schema may not be migrated yet).
+    local env stamp started finished lsn
+    for env in "$A"/base/*/kaizenity-backup.env; do
+        [ -f "$env" ] && [ ! -f "${env%.env}.recorded" ] || continue
+        stamp=$(sed -n 's/^stamp=//p' "$env"); started=$(sed -n 's/^started=//p' "$env")
+        finished=$(sed -n 's/^finished=//p' "$env"); lsn=$(sed -n 's/^start_lsn=//p' "$env")
+        psql -X -q -v ON_ERROR_STOP=1 -c "INSERT INTO ops.base_backups (stamp, started_at, finished_at, start_lsn)
+            VALUES ('$stamp', '$started', '$finished', '$lsn') ON CONFLICT (stamp) DO NOTHING" 2>/dev/null \
+            && touch "${env%.env}.recorded"
+    done
+    return 0
 }
 
 prune() {
@@ -103,6 +119,7 @@ schedule() {
     local last_try=0
     while true; do
         sums || log "checksumming segments failed"
+        record_pending || true
         if [ "$(newest_base_age)" -ge "$INTERVAL" ] && [ $(($(date +%s) - last_try)) -ge "$RETRY" ]; then
             last_try=$(date +%s)
             wait_for_server
@@ -126,6 +143,7 @@ case "${1:-run}" in
     base) flock -n -E 75 "$A/.base.lock" "$0" base-locked ;;
     base-locked) base ;;
     sums) sums ;;
+    record) record_pending ;;
     prune) flock "$A/.base.lock" "$0" prune-locked ;;
     prune-locked) prune ;;
     *) echo "usage: $0 run|base|sums|prune" >&2; exit 2 ;;

@@ -1,0 +1,70 @@
+"""After a restore: make the environment's record and the restored n8n agree again.
+
+The restored n8n database is the *source* environment's: its owner has the source's password, its API keys are
+the source's, and the credentials the seed wrote hold the source's secrets (e.g. the app database password).
+The environment's record (owner password, API key, credential fingerprints) describes the *target*, so without
+this step `kaizenity health` fails with "n8n rejected the API key (HTTP 401)" and the seed workflows talk to
+the database with a password that no longer works. Reconciling = the owner gets the record's password, the
+seeder's old API keys go, and the seed runs again (new API key, credentials rewritten, workflows activated).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from backups.container_db import ContainerDatabase
+from backups.target import container_env
+from workflows.deploy import OWNER_EMAIL
+
+Progress = Callable[[str], None]
+SEEDER_KEY_LABEL = "kaizenity-seeder"
+
+
+def reconcile_local_record(prefix: str, progress: Progress = lambda _m: None) -> None:
+    """Reconcile the local engine's record of `prefix` (a `pulumi up` environment: re-run `pulumi up`)."""
+    from infra import local_engine
+
+    endpoints = local_engine.load_state(prefix)
+    if endpoints is None:
+        progress(
+            f"no local record of '{prefix}': after a restore into a Pulumi environment run `pulumi up` (it re-seeds "
+            "the workflows with the stack's secrets) before `kaizenity health`"
+        )
+        return
+    reconcile_endpoints(endpoints, progress)
+    local_engine.save_state(endpoints)
+
+
+def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, timeout_s: float = 180) -> None:
+    """Owner password and API keys in the restored n8n database, then the seed, for a LocalEndpoints record."""
+    import bcrypt
+
+    from infra import local_engine
+    from infra.local_stack import docker_client
+
+    client = docker_client()
+    postgres = client.containers.get(endpoints.containers["postgres"])
+    pg_env = container_env(postgres)
+    n8n_database = container_env(client.containers.get(endpoints.containers["n8n"])).get(
+        "DB_POSTGRESDB_DATABASE", "n8n"
+    )
+    db = ContainerDatabase(client, postgres.name, pg_env.get("POSTGRES_USER", "postgres"))
+    password = endpoints.secrets["n8nOwnerPassword"].encode()
+    hashed = bcrypt.hashpw(password, bcrypt.gensalt(rounds=10, prefix=b"2a")).decode()
+    email = OWNER_EMAIL.replace("'", "''")
+    db.execute(n8n_database, f"""UPDATE "user" SET password = '{hashed}' WHERE email = '{email}'""")
+    db.execute(n8n_database, f"DELETE FROM user_api_keys WHERE label = '{SEEDER_KEY_LABEL}'")
+    endpoints.n8n_api_key = None
+    endpoints.credential_fingerprints = {}
+    progress("n8n owner password and API keys reconciled with the environment's record; seeding workflows")
+    deadline = time.monotonic() + timeout_s
+    while True:  # n8n was just started: its API answers some seconds after the container runs
+        try:
+            local_engine.seed_workflows(endpoints, progress=progress)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(3)
