@@ -26,7 +26,7 @@ N8N_DATA_QUERIES = (
     "SELECT count(*) FROM (SELECT 1 FROM workflow_entity WHERE name NOT LIKE 'Kaizenity: %' LIMIT 1) x",
     "SELECT count(*) FROM (SELECT 1 FROM credentials_entity WHERE name NOT LIKE 'Kaizenity %' LIMIT 1) x",
 )
-APP_BOOKKEEPING_TABLES = ("ops.heartbeats",)
+APP_BOOKKEEPING_TABLES = ("ops.heartbeats", "ops.base_backups")
 
 _USER_TABLES = """
 SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)

@@ -96,6 +96,22 @@ def n8n_decrypt(encryption_key: str, data: str) -> bytes:
     return unpadder.update(padded) + unpadder.finalize()
 
 
+def n8n_encrypt(encryption_key: str, plaintext: bytes) -> str:
+    """The inverse of :func:`n8n_decrypt` (random salt), for rewriting a credential in a restored database."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    salt = secrets.token_bytes(8)
+    password = encryption_key.encode("latin-1") + salt
+    hash1 = hashlib.md5(password).digest()  # noqa: S324 - n8n's key derivation, not our choice
+    hash2 = hashlib.md5(hash1 + password).digest()  # noqa: S324
+    iv = hashlib.md5(hash2 + password).digest()  # noqa: S324
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(plaintext) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(hash1 + hash2), modes.CBC(iv)).encryptor()
+    return base64.b64encode(b"Salted__" + salt + encryptor.update(padded) + encryptor.finalize()).decode()
+
+
 def scram_verifier(password: str, iterations: int = 4096) -> str:
     """A PostgreSQL SCRAM-SHA-256 verifier (RFC 5802/7677, as libpq's PQencryptPasswordConn builds it).
 

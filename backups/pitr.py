@@ -115,6 +115,7 @@ def restore_point_in_time(
             reconcile_role_passwords(client, restored, target)
             _compare(expected, all_stats(restored))
             progress("target equals the verified scratch server")
+            close_interrupted_executions(restored, target.n8n_database, progress)
 
         _swap_into_target(client, target, scratch, check_target, progress)
     finally:
@@ -164,6 +165,20 @@ def reconcile_role_passwords(client: Any, db: ContainerDatabase, target: DataTar
         if password:
             quoted = '"' + role.replace('"', '""') + '"'
             db.execute("postgres", f"ALTER ROLE {quoted} PASSWORD '{scram_verifier(password)}'")
+
+
+def close_interrupted_executions(db: ContainerDatabase, n8n_database: str, progress: Progress) -> None:
+    """Executions that were running at the restore point ran in the old environment and end there: mark them
+    canceled before n8n starts (n8n would mark them "crashed", which on-call reads as a workflow failing)."""
+    if not catalog.database_exists(db, n8n_database):
+        return
+    sql = (
+        "WITH closed AS (UPDATE execution_entity SET status = 'canceled', \"stoppedAt\" = now() "
+        "WHERE status IN ('new', 'running') RETURNING id) SELECT count(*) FROM closed"
+    )
+    closed = int(db.query(n8n_database, sql)[0][0])
+    if closed:
+        progress(f"{closed} n8n execution(s) in flight at the restore point marked canceled")
 
 
 def _check_empty(db: ContainerDatabase, target: DataTarget, force: bool) -> None:

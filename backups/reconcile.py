@@ -15,11 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from backups.container_db import ContainerDatabase
+from backups.crypto import n8n_decrypt, n8n_encrypt, scram_verifier
 from backups.target import container_env
 from workflows.deploy import OWNER_EMAIL
 
 Progress = Callable[[str], None]
 SEEDER_KEY_LABEL = "kaizenity-seeder"
+APP_CREDENTIAL = "Kaizenity app database"  # workflows/credentials.yaml
 
 
 def reconcile_local_record(prefix: str, progress: Progress = lambda _m: None) -> None:
@@ -56,6 +58,7 @@ def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, ti
     email = OWNER_EMAIL.replace("'", "''")
     db.execute(n8n_database, f"""UPDATE "user" SET password = '{hashed}' WHERE email = '{email}'""")
     db.execute(n8n_database, f"DELETE FROM user_api_keys WHERE label = '{SEEDER_KEY_LABEL}'")
+    _app_login_and_credential(db, n8n_database, endpoints)
     endpoints.n8n_api_key = None
     endpoints.credential_fingerprints = {}
     progress("n8n owner password and API keys reconciled with the environment's record; seeding workflows")
@@ -68,3 +71,28 @@ def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, ti
             if time.monotonic() > deadline:
                 raise
             time.sleep(3)
+
+
+def _app_login_and_credential(db: ContainerDatabase, n8n_database: str, endpoints: Any) -> None:
+    """The workflows' database login: role password and the n8n credential that holds it, switched together.
+
+    Restored, both hold the source's password (so the running workflows keep working); the seed would first set
+    the role's password, then rewrite the credential through n8n's API seconds later, and every scheduled
+    execution in between fails. Rewriting the credential in place first (n8n's cipher, same key) and the role's
+    password right after leaves a window of milliseconds."""
+    import json
+
+    from infra import local_engine
+
+    values = local_engine.seed_values_for(endpoints, endpoints.database_url.rsplit("/", 1)[1], {})
+    user, password = values.get("appDatabaseUser", "kaizenity_n8n"), values["appDatabasePassword"]
+    key = endpoints.secrets["n8nEncryptionKey"]
+    rows = db.query(n8n_database, f"SELECT id, data FROM credentials_entity WHERE name = '{APP_CREDENTIAL}'")
+    for credential_id, data in rows:
+        fields = json.loads(n8n_decrypt(key, data))
+        fields["password"] = password
+        encrypted = n8n_encrypt(key, json.dumps(fields).encode())
+        db.execute(n8n_database, f"UPDATE credentials_entity SET data = '{encrypted}' WHERE id = '{credential_id}'")
+    quoted = '"' + user.replace('"', '""') + '"'
+    if db.query("postgres", f"SELECT count(*) FROM pg_roles WHERE rolname = '{user}'")[0][0] == "1":
+        db.execute("postgres", f"ALTER ROLE {quoted} PASSWORD '{scram_verifier(password)}'")

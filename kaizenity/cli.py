@@ -23,7 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "health": ("healthchecks.cli:health", "Run the health probes and report what is wrong and what to do."),
     "workflows": ("workflows.cli:workflows", "Validate, plan and seed the platform's n8n workflows."),
     "backup": ("backups.cli:backup", "Base backup now (no writer paused); `backup status`: protection and lag."),
-    "restore": ("backups.cli:restore", "Point-in-time restore (--to-time T / --latest), rehearsed in a scratch server."),
+    "restore": ("backups.cli:restore", "Point-in-time restore (--to-time T or --latest), checked in a scratch server."),
 }
 
 

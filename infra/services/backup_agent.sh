@@ -54,6 +54,10 @@ base() {
     final="$A/base/$stamp"
     rm -rf "$A"/base/.partial-*   # left by a killed run; we hold the lock, so no other run owns them
     trap 'rm -rf "$part"' EXIT
+    local tries=0
+    until pg_isready -q -t 5; do  # e.g. crash recovery after a restart: wait a bounded time
+        tries=$((tries + 1)); [ "$tries" -lt 60 ] || { log "server not accepting connections"; return 1; }; sleep 2
+    done
     started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     log "base backup $stamp: pg_basebackup (checkpoint=$CHECKPOINT${MAX_RATE:+, max-rate=$MAX_RATE})"
     pg_basebackup -D "$part" -Fp -X stream --checkpoint="$CHECKPOINT" ${MAX_RATE:+--max-rate="$MAX_RATE"} \
