@@ -64,13 +64,20 @@ class Archive:
         containers = client.containers.list(all=True, filters={"label": f"{LABEL_PREFIX}={prefix}"})
         by_service = {c.labels.get(LABEL_SERVICE, ""): c for c in containers}
         sidecar, postgres = by_service.get("backup"), by_service.get("postgres")
+        own = (
+            next((m["Name"] for m in sidecar.attrs["Mounts"] if m.get("Destination") == ARCHIVE_DIR), None)
+            if sidecar
+            else None
+        )
         if volume is None:
-            if sidecar is None:
+            if own is None:
                 raise ArchiveError(
                     f"environment '{prefix}' has no backup sidecar. Fix: set `backups: {{enabled: true}}` in the "
                     "stack settings and redeploy, or name an archive volume with --archive."
                 )
-            volume = next(m["Name"] for m in sidecar.attrs["Mounts"] if m.get("Destination") == ARCHIVE_DIR)
+            volume = own
+        if volume != own:
+            sidecar = None  # another archive (imported, or of an environment that is gone): read-only access
         image_source = sidecar or postgres
         if image_source is None:
             raise ArchiveError(f"environment '{prefix}': no PostgreSQL container to take the image from.")

@@ -138,6 +138,35 @@ def key(prefix: str, out: Path, volume: str | None, image: str) -> None:
     click.echo(f"n8n encryption key written to {out} (0600)")
 
 
+@backup.command()
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Encrypted export file (0600).")
+@click.pass_obj
+def export(prefix: str, out: Path) -> None:
+    """Newest base backup + WAL + keys as one file encrypted with the backup key, to store off the host."""
+    from backups.archive import Archive
+    from backups.export import export_archive
+
+    try:
+        client = _client()
+        export_archive(client, Archive.of_environment(client, prefix), out, _progress)
+    except Exception as exc:
+        raise _fail(exc) from None
+
+
+@backup.command(name="import")
+@click.option("--in", "source", type=click.Path(exists=True, path_type=Path), required=True, help="An export file.")
+@click.option("--archive", "volume", required=True, help="Docker volume to unpack it into (created if missing).")
+@click.option("--image", default="postgres:17", show_default=True, help="PostgreSQL image for the helper.")
+def import_(source: Path, volume: str, image: str) -> None:
+    """Decrypt an export into an archive volume, for `kaizenity restore --archive VOLUME`."""
+    from backups.export import import_archive
+
+    try:
+        import_archive(_client(), source, volume, image, _progress)
+    except Exception as exc:
+        raise _fail(exc) from None
+
+
 @click.command()
 @_with_target
 @click.option("--to-time", "to_time", help="Recover up to this moment (ISO 8601, e.g. 2026-11-29T14:05:00Z).")

@@ -12,7 +12,9 @@ import base64
 import hashlib
 import os
 import secrets
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 MAGIC = b"KZB1"
 KEY_ENV = "KAIZENITY_BACKUP_KEY_FILE"
@@ -129,3 +131,62 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
         return base64.b64encode(value).decode()
 
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+STREAM_MAGIC = b"KZS1"
+CHUNK = 4 << 20
+
+
+def encrypt_stream(key: bytes, chunks: Iterable[bytes], out: BinaryIO) -> None:
+    """Encrypt a stream of any length in constant memory: AES-256-GCM per 4 MiB chunk.
+
+    Each chunk's nonce is a random 8-byte stream id plus its 4-byte index, and its associated data says whether
+    it is the last one, so reordered, dropped or truncated chunks fail authentication on decryption."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead, stream_id = AESGCM(key), secrets.token_bytes(8)
+    out.write(STREAM_MAGIC + stream_id)
+    buffer, index = b"", 0
+
+    def emit(data: bytes, last: bool) -> None:
+        sealed = aead.encrypt(stream_id + index.to_bytes(4, "big"), data, b"last" if last else b"more")
+        out.write(len(sealed).to_bytes(4, "big") + sealed)
+
+    for piece in chunks:
+        buffer += piece
+        while len(buffer) > CHUNK:
+            emit(buffer[:CHUNK], last=False)
+            buffer, index = buffer[CHUNK:], index + 1
+    emit(buffer, last=True)
+
+
+def decrypt_stream(key: bytes, source: BinaryIO, *, what: str) -> Iterator[bytes]:
+    """Inverse of :func:`encrypt_stream`; raises BackupKeyError on a wrong key, tampering or truncation."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    header = source.read(12)
+    if header[:4] != STREAM_MAGIC:
+        raise BackupKeyError(f"{what} is not a Kaizenity export. Fix: use a file `kaizenity backup export` wrote.")
+    aead, stream_id, index = AESGCM(key), header[4:], 0
+    while True:
+        size = source.read(4)
+        sealed = source.read(int.from_bytes(size, "big")) if len(size) == 4 else b""
+        if len(size) < 4 or len(sealed) < int.from_bytes(size, "big"):
+            raise BackupKeyError(f"{what} is truncated (no final chunk). Fix: copy the export again.")
+        nonce = stream_id + index.to_bytes(4, "big")
+        for marker in (b"more", b"last"):
+            try:
+                data = aead.decrypt(nonce, sealed, marker)
+            except InvalidTag:
+                continue
+            yield data
+            if marker == b"last":
+                return
+            break
+        else:
+            raise BackupKeyError(
+                f"{what}: chunk {index} does not decrypt with the backup key at {key_path()} (another key, or the "
+                "file was altered). Fix: use the backup key of the environment that exported it."
+            )
+        index += 1

@@ -346,3 +346,28 @@ def test_restore_into_an_environment_with_another_key_is_refused(
 def _containers(endpoints: LocalEndpoints) -> list[Any]:
     client = docker_client()
     return [client.containers.get(name) for name in endpoints.containers.values()]
+
+
+def test_export_is_encrypted_and_imports_into_a_verifiable_archive(source: LocalEndpoints, tmp_path: Path) -> None:
+    from backups.export import export_archive, import_archive
+
+    client = docker_client()
+    archive = archive_of(source)
+    out = tmp_path / "archive.kzx"
+    stamp = export_archive(client, archive, out)
+    assert out.stat().st_mode & 0o777 == 0o600
+    with out.open("rb") as handle:
+        head = handle.read(1 << 20)
+    assert b"PG_VERSION" not in head, "nothing readable leaves the environment"
+    assert b"backup_label" not in head
+    volume = f"kzt-bimport-{secrets.token_hex(3)}"
+    try:
+        import_archive(client, out, volume, archive.image)
+        imported = Archive(client, volume, archive.image)
+        (base,) = imported.base_backups()
+        assert base.stamp == stamp
+        imported.verify(base)
+        assert imported.read_file("keys/n8n-encryption-key.enc") == archive.read_file("keys/n8n-encryption-key.enc")
+    finally:
+        with contextlib.suppress(Exception):
+            client.volumes.get(volume).remove(force=True)

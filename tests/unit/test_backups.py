@@ -116,3 +116,20 @@ def test_agent_script_is_valid_bash_and_uses_only_postgres_tools() -> None:
     text = script.read_text()
     for tool in ("pg_receivewal", "pg_basebackup", "pg_verifybackup", "pg_archivecleanup", "--slot"):
         assert tool in text
+
+
+def test_stream_encryption_round_trips_and_detects_truncation_and_tampering(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr(crypto, "CHUNK", 1000)
+    key, data = bytes(range(32)), bytes(range(256)) * 20  # 5120 bytes: six chunks
+    out = io.BytesIO()
+    crypto.encrypt_stream(key, [data[:3000], data[3000:]], out)
+    blob = out.getvalue()
+    assert b"".join(crypto.decrypt_stream(key, io.BytesIO(blob), what="x")) == data
+    with pytest.raises(crypto.BackupKeyError, match="truncated"):
+        list(crypto.decrypt_stream(key, io.BytesIO(blob[: len(blob) // 2 + 7]), what="x"))
+    tampered = bytearray(blob)
+    tampered[100] ^= 1
+    with pytest.raises(crypto.BackupKeyError, match="does not decrypt"):
+        list(crypto.decrypt_stream(key, io.BytesIO(bytes(tampered)), what="x"))
