@@ -161,6 +161,9 @@ class BackupSettings(_Section):
         None  # Docker volume name of the archive; default <prefix>-backup-archive
     )
     memory_mb: int = Field(256, ge=64, le=65536, examples=[256])
+    # WAL the server keeps for a stopped sidecar (max_slot_wal_keep_size): beyond it the slot is invalidated
+    # rather than the data volume filled; the archive then has a gap until the next base backup.
+    max_slot_wal_keep_mb: int = Field(10240, ge=1024, le=10485760, examples=[10240])
 
 
 class GatewaySettings(_Section):

@@ -36,7 +36,16 @@ def build(settings: Settings) -> ServiceSpec:
         kind="postgres",
         container_name=container_name(settings, NAME),
         image=settings.images.postgres,
-        command=("postgres", "-c", f"max_connections={pg.max_connections}"),
+        command=(
+            "postgres",
+            "-c",
+            f"max_connections={pg.max_connections}",
+            *(
+                ("-c", f"max_slot_wal_keep_size={settings.backups.max_slot_wal_keep_mb}MB")
+                if settings.backups.enabled
+                else ()
+            ),
+        ),
         env=(
             ("POSTGRES_USER", pg.superuser),
             ("POSTGRES_PASSWORD", SecretRef("postgresPassword")),
