@@ -39,7 +39,7 @@ def reconcile_local_record(prefix: str, progress: Progress = lambda _m: None) ->
     local_engine.save_state(endpoints)
 
 
-def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, timeout_s: float = 180) -> None:
+def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, timeout_s: float = 420) -> None:
     """Owner password and API keys in the restored n8n database, then the seed, for a LocalEndpoints record."""
     import bcrypt
 

@@ -110,6 +110,42 @@ def killed_backends(client: Any, container_name: str, since: int) -> list[str]:
     return lines
 
 
+def backup_under_load(
+    prefix: str, endpoints: Any, url: str, size_gb: float, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Webhook latency before and during `kaizenity backup`, and whether any backend was killed."""
+    client = docker_client()
+    since = int(time.time())
+    before = measure(url, args.rate, args.baseline_seconds)
+    done = threading.Event()
+    during: list[float] = []
+    sampler = threading.Thread(target=lambda: during.extend(measure(url, args.rate, done)))
+    sampler.start()
+    started = time.monotonic()
+    try:
+        made = take_backup(client, find_target(client, prefix), Archive.of_environment(client, prefix), print)
+    finally:
+        done.set()
+        sampler.join()
+    backup_s = time.monotonic() - started
+    killed = killed_backends(client, endpoints.containers["postgres"], since)
+    figures: dict[str, Any] = {
+        "database_gb": round(size_gb, 2),
+        "base_backup": made.stamp,
+        "backup_seconds": round(backup_s, 1),
+        "webhook_p50_ms_before": round(p(before, 50), 1),
+        "webhook_p99_ms_before": round(p(before, 99), 1),
+        "webhook_p50_ms_during": round(p(during, 50), 1),
+        "webhook_p99_ms_during": round(p(during, 99), 1),
+        "webhook_requests_during": len(during),
+        "webhook_failures_during": sum(1 for v in during if v >= 30_000),
+        "backends_killed": killed,
+    }
+    figures["p99_ratio"] = round(figures["webhook_p99_ms_during"] / max(figures["webhook_p99_ms_before"], 0.1), 2)
+    figures["pass"] = not killed and figures["p99_ratio"] <= 2.0
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefix", help="a running environment with backups enabled (else one is created)")
@@ -117,8 +153,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="webhook requests per second")
     parser.add_argument("--baseline-seconds", type=float, default=30.0)
     parser.add_argument("--keep", action="store_true", help="leave a created environment running")
+    parser.add_argument("--prepare-only", action="store_true", help="bring up and fill, then stop (implies --keep)")
+    parser.add_argument("--prefix-to-create", help="name for the environment this run creates")
     args = parser.parse_args()
-    prefix = args.prefix or f"kzt-bench-backup-{secrets.token_hex(3)}"
+    prefix = args.prefix or args.prefix_to_create or f"kzt-bench-backup-{secrets.token_hex(3)}"
     created = args.prefix is None
     try:
         if created:
@@ -136,38 +174,12 @@ def main() -> None:
         assert endpoints.n8n_api_key
         size_gb = fill(endpoints.database_url, args.size_gb)
         url = activate_webhook(endpoints.n8n_url, endpoints.n8n_api_key)
-        client = docker_client()
-        since = int(time.time())
-        before = measure(url, args.rate, args.baseline_seconds)
-        done = threading.Event()
-        during: list[float] = []
-        sampler = threading.Thread(target=lambda: during.extend(measure(url, args.rate, done)))
-        sampler.start()
-        started = time.monotonic()
-        try:
-            made = take_backup(client, find_target(client, prefix), Archive.of_environment(client, prefix), print)
-        finally:
-            done.set()
-            sampler.join()
-        backup_s = time.monotonic() - started
-        killed = killed_backends(client, endpoints.containers["postgres"], since)
-        figures: dict[str, Any] = {
-            "database_gb": round(size_gb, 2),
-            "base_backup": made.stamp,
-            "backup_seconds": round(backup_s, 1),
-            "webhook_p50_ms_before": round(p(before, 50), 1),
-            "webhook_p99_ms_before": round(p(before, 99), 1),
-            "webhook_p50_ms_during": round(p(during, 50), 1),
-            "webhook_p99_ms_during": round(p(during, 99), 1),
-            "webhook_requests_during": len(during),
-            "webhook_failures_during": sum(1 for v in during if v >= 30_000),
-            "backends_killed": killed,
-        }
-        figures["p99_ratio"] = round(figures["webhook_p99_ms_during"] / max(figures["webhook_p99_ms_before"], 0.1), 2)
-        figures["pass"] = not killed and figures["p99_ratio"] <= 2.0
-        print(json.dumps(figures, indent=2))
+        if args.prepare_only:
+            print(f"prepared {prefix}: {size_gb:.2f} GB, webhook {url}")
+            return
+        print(json.dumps(backup_under_load(prefix, endpoints, url, size_gb, args), indent=2))
     finally:
-        if created and not args.keep:
+        if created and not (args.keep or args.prepare_only):
             local_engine.stop(prefix, print)
 
 

@@ -77,7 +77,9 @@ def target(source: LocalEndpoints) -> Iterator[LocalEndpoints]:
     """A fresh environment brought up with the source's n8n key (what the drill does after losing the host)."""
     prefix = f"kzt-bdst-{secrets.token_hex(3)}"
     try:
-        yield _start(prefix, preset_secrets={"n8nEncryptionKey": source.secrets["n8nEncryptionKey"]})
+        # Neither migrated nor seeded: the restore replaces both databases, and the reconciliation seeds.
+        key = {"n8nEncryptionKey": source.secrets["n8nEncryptionKey"]}
+        yield _start(prefix, preset_secrets=key, migrate=False)
     finally:
         local_engine.stop(prefix)
 
