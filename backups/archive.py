@@ -43,6 +43,17 @@ class BaseBackup:
     finished: datetime
     start_lsn: str
     start_wal: str
+    end_lsn: str = ""  # where the backup became consistent; its own pg_wal holds the WAL up to here
+
+    @property
+    def first_archived_wal(self) -> str:
+        """The first segment recovery needs from the archive: the one holding the end of the backup (earlier
+        segments are inside the base backup, streamed by pg_basebackup -X stream)."""
+        if not self.end_lsn:
+            return self.start_wal
+        high, low = (int(part, 16) for part in self.end_lsn.split("/"))
+        segment = ((high << 32) | low) // (16 * 1024 * 1024)
+        return f"{self.start_wal[:8]}{segment // SEGMENTS_PER_XLOGID:08X}{segment % SEGMENTS_PER_XLOGID:08X}"
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,7 @@ class Archive:
                         finished=datetime.fromisoformat(values["finished"]),
                         start_lsn=values["start_lsn"],
                         start_wal=values["start_wal"],
+                        end_lsn=values.get("end_lsn", ""),
                     )
                 )
         return sorted(backups, key=lambda b: b.stamp)
@@ -160,11 +172,11 @@ class Archive:
             )
         except DatabaseToolError as exc:
             problems.append(f"base backup {base.stamp}: {exc}")
-        sums = f"cd {ARCHIVE_DIR}/wal && [ -f SHA256SUMS ] && sha256sum --quiet -c SHA256SUMS 2>&1 || true"
+        sums = f"cd {ARCHIVE_DIR}/wal && [ -s SHA256SUMS ] && sha256sum --quiet -c SHA256SUMS 2>&1 || true"
         for line in self.sh(sums, what="WAL checksums").splitlines():
             if line.strip() and not line.startswith("sha256sum: WARNING"):
                 problems.append(f"WAL {line.strip()}")
-        problems += chain_gaps(base.start_wal, [f.name for f in self.wal_files()])
+        problems += chain_gaps(base.first_archived_wal, [f.name for f in self.wal_files()])
         if problems:
             raise ArchiveCorrupted(
                 f"archive {self.volume} failed verification; nothing was touched: {'; '.join(problems[:10])}. "

@@ -69,6 +69,7 @@ base() {
         echo "finished=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
         sed -n 's/^START WAL LOCATION: \([0-9A-F\/]*\) (file \([0-9A-F]*\))$/start_lsn=\1\nstart_wal=\2/p' \
             "$part/backup_label"
+        sed -n 's/.*"End-LSN": "\([0-9A-F\/]*\)".*/end_lsn=\1/p' "$part/backup_manifest" | tail -n 1
         echo "verified=pg_verifybackup"
     } >"$part/kaizenity-backup.env"
     mv "$part" "$final"
@@ -141,6 +142,9 @@ case "${1:-run}" in
             chmod 700 "$A" "$A/wal" "$A/base" "$A/keys"
             exec gosu postgres "$0" run
         fi
+        # The slot first: WAL from here on is kept for the archive, so no base backup ends before the archive begins.
+        wait_for_server
+        pg_receivewal --slot="$SLOT" --create-slot --if-not-exists 2>/dev/null || true
         receive_wal &
         schedule
         ;;

@@ -79,6 +79,14 @@ def test_wal_chain_gaps() -> None:
     assert chain_gaps("0000000100000000000000FF", ["0000000100000000000000FF", "000000010000000100000000"]) == []
 
 
+def test_recovery_needs_the_archive_from_the_segment_holding_the_end_of_the_base_backup() -> None:
+    base = BaseBackup("s", datetime.now(UTC), datetime.now(UTC), "0/2000028", "000000010000000000000002", "1/3000100")
+    assert base.first_archived_wal == "000000010000000100000003"
+    assert (
+        BaseBackup("s", base.started, base.finished, "0/2000028", base.start_wal).first_archived_wal == base.start_wal
+    )
+
+
 def test_recovery_settings_stop_before_the_target_and_use_the_partial_segment() -> None:
     when = datetime(2026, 11, 29, 14, 5, tzinfo=UTC)
     text = recovery_settings(when)
