@@ -19,20 +19,22 @@ def _prefix(stack: str, local: bool | None, prefix: str | None) -> str:
     """The environment's name prefix: explicit, the local engine's, or the stack's (as `pulumi up` names it)."""
     if prefix:
         return prefix
-    from infra import local_engine
+    from infra.local_overrides import local_prefix as prefix_of
+    from infra.local_state import load_state
+    from infra.secret_generation import placeholder_secrets
 
-    local_prefix = local_engine.local_prefix(stack)
-    if local or (local is None and local_engine.load_state(local_prefix) is not None):
+    local_prefix = prefix_of(stack)
+    if local or (local is None and load_state(local_prefix) is not None):
         return local_prefix
-    from infra.settings import parse_settings
+    from infra.settings_validation import parse_settings
     from infra.stack_files import load_stack_config
 
-    values = {**load_stack_config(stack).values, **local_engine.placeholder_secrets()}  # only the name matters here
+    values = {**load_stack_config(stack).values, **placeholder_secrets()}  # only the name matters here
     return parse_settings(stack, values, source=f"stack '{stack}'").prefix
 
 
 def _client() -> Any:
-    from infra.local_stack import docker_client
+    from infra.docker_engine import docker_client
 
     return docker_client()
 
@@ -127,7 +129,7 @@ def key(prefix: str, out: Path, volume: str | None, image: str) -> None:
     """Decrypt n8n's encryption key from the archive (for bringing up the environment to restore into)."""
     from backups.archive import Archive
     from backups.pitr import archive_n8n_key
-    from infra.local_stack import write_private_file
+    from infra.local_state import write_private_file
 
     try:
         client = _client()

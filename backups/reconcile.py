@@ -26,9 +26,9 @@ APP_CREDENTIAL = "Kaizenity app database"  # workflows/credentials.yaml
 
 def reconcile_local_record(prefix: str, progress: Progress = lambda _m: None) -> None:
     """Reconcile the local engine's record of `prefix` (a `pulumi up` environment: re-run `pulumi up`)."""
-    from infra import local_engine
+    from infra.local_state import load_state, save_state
 
-    endpoints = local_engine.load_state(prefix)
+    endpoints = load_state(prefix)
     if endpoints is None:
         progress(
             f"no local record of '{prefix}': after a restore into a Pulumi environment run `pulumi up` (it re-seeds "
@@ -36,15 +36,15 @@ def reconcile_local_record(prefix: str, progress: Progress = lambda _m: None) ->
         )
         return
     reconcile_endpoints(endpoints, progress)
-    local_engine.save_state(endpoints)
+    save_state(endpoints)
 
 
 def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, timeout_s: float = 420) -> None:
     """Owner password and API keys in the restored n8n database, then the seed, for a LocalEndpoints record."""
     import bcrypt
 
-    from infra import local_engine
-    from infra.local_stack import docker_client
+    from infra.docker_engine import docker_client
+    from infra.local_seeding import seed_workflows
 
     client = docker_client()
     postgres = client.containers.get(endpoints.containers["postgres"])
@@ -65,7 +65,7 @@ def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, ti
     deadline = time.monotonic() + timeout_s
     while True:  # n8n was just started: its API answers some seconds after the container runs
         try:
-            local_engine.seed_workflows(endpoints, progress=progress)
+            seed_workflows(endpoints, progress=progress)
             return
         except Exception:
             if time.monotonic() > deadline:
@@ -82,9 +82,9 @@ def _app_login_and_credential(db: ContainerDatabase, n8n_database: str, endpoint
     password right after leaves a window of milliseconds."""
     import json
 
-    from infra import local_engine
+    from infra.local_seeding import seed_values_for
 
-    values = local_engine.seed_values_for(endpoints, endpoints.database_url.rsplit("/", 1)[1], {})
+    values = seed_values_for(endpoints, endpoints.database_url.rsplit("/", 1)[1], {})
     user, password = values.get("appDatabaseUser", "kaizenity_n8n"), values["appDatabasePassword"]
     key = endpoints.secrets["n8nEncryptionKey"]
     rows = db.query(n8n_database, f"SELECT id, data FROM credentials_entity WHERE name = '{APP_CREDENTIAL}'")

@@ -26,7 +26,8 @@ from backups.archive import Archive
 from backups.backup import take_backup
 from backups.target import find_target
 from infra import local_engine
-from infra.local_stack import docker_client
+from infra.docker_engine import docker_client
+from infra.local_state import load_state
 
 WEBHOOK_PATH = "kaizenity-bench"
 WORKFLOW: dict[str, Any] = {
@@ -165,7 +166,7 @@ def main() -> None:
                 "ci", prefix=prefix, offline=True, free_ports=True, progress=print, overrides=overrides
             )
         else:
-            loaded = local_engine.load_state(prefix)
+            loaded = load_state(prefix)
             if loaded is None:
                 raise SystemExit(f"no local record of {prefix}")
             endpoints = loaded

@@ -15,10 +15,12 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from infra.environment import build_environment
+from infra.environment import build_environment, loopback_database_url
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec, resolve_secret
-from infra.services.postgres import dsn
-from infra.settings import CONFIG_NAMESPACE, Settings, parse_settings
+from infra.rotation_resource import role_passwords_for
+from infra.secrets import seed_secret_keys
+from infra.settings import CONFIG_NAMESPACE, Settings
+from infra.settings_validation import parse_settings
 
 SecretResolver = Callable[[SecretRef], pulumi.Output[str]]
 
@@ -44,6 +46,36 @@ class ServiceComponentArgs:
     depends_on: Sequence[pulumi.Resource] = ()
 
 
+# What terraform-provider-docker v4.5.0 (pinned by pulumi-docker 5.2) does with these inputs, and the options that
+# make `pulumi up` do what the diff shows (kreuzwerker/terraform-provider-docker internal/provider/
+# resource_docker_container.go for ForceNew, resource_docker_container_funcs.go for Update and Read):
+CONTAINER_PROVIDER_OPTIONS: dict[str, Any] = {
+    # `healthcheck` is neither ForceNew nor among the attributes Update applies (restart, memory, CPU, blkio): an
+    # edited health check would show as an update and never reach the container. Replacing it is the only way.
+    "replace_on_changes": ["healthcheck"],
+    "ignore_changes": [
+        # Read stores the daemon's merged log config (`containerLogOptsForState`), so daemon-wide defaults
+        # (daemon.json log-opts) differ from ours and, log_opts being ForceNew, would replace the container on every
+        # up. Changing log rotation therefore needs `pulumi up --replace <container urn>`.
+        "logOpts",
+        # Not set by us; Read reports Docker's default (twice `memory`), which would show a spurious update.
+        "memorySwap",
+    ],
+}
+# Network: `ipv6` is ForceNew and only sent when true; Read stores what the daemon chose, so a daemon that enables
+# IPv6 by default would replace the network on every up. The fixed name means the old network must go first.
+NETWORK_PROVIDER_OPTIONS: dict[str, Any] = {"ignore_changes": ["ipv6"], "delete_before_replace": True}
+
+
+def volume_provider_options(protect: bool) -> dict[str, Any]:
+    """Options of a named volume. Its name is fixed and Docker's volume create returns an existing volume of that
+    name, so create-before-delete would hand the replacement the old volume and then delete it: delete first.
+    Where volumes are protected (staging, prod) they are also retained: after `pulumi state unprotect` a
+    `pulumi destroy` removes them from the stack but leaves the data on the host (remove it with
+    `docker volume rm` deliberately)."""
+    return {"protect": protect, "retain_on_delete": protect, "delete_before_replace": True}
+
+
 class ServiceComponent(pulumi.ComponentResource):
     """One service: its container, named after the model, health-checked before dependents are created."""
 
@@ -62,6 +94,7 @@ class ServiceComponent(pulumi.ComponentResource):
                 depends_on=[*args.depends_on, *args.volumes.values()],
                 # Fixed container names: the old container must go before its replacement can take the name.
                 delete_before_replace=True,
+                **CONTAINER_PROVIDER_OPTIONS,
             ),
         )
         self.container_name = self.container.name
@@ -102,6 +135,9 @@ def _container_args(args: ServiceComponentArgs) -> docker.ContainerArgs:
         labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels],
         log_driver="json-file",
         log_opts=dict(spec.log_options),
+        # The container's own stop timeout (`docker stop`, restarts, daemon shutdown) and the one `pulumi destroy`
+        # allows: both the model's grace, as the local renderer sets it.
+        stop_timeout=spec.stop_grace_s,
         destroy_grace_seconds=spec.stop_grace_s,
         must_run=True,
         wait=spec.healthcheck is not None,
@@ -150,14 +186,14 @@ class KaizenityEnvironment(pulumi.ComponentResource):
             driver="bridge",
             internal=model.network.internal,
             labels=[docker.NetworkLabelArgs(label=k, value=v) for k, v in model.labels],
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, **NETWORK_PROVIDER_OPTIONS),
         )
         self.volumes = {
             volume.name: docker.Volume(
                 volume.name,
                 name=volume.docker_name,
                 labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in model.labels],
-                opts=pulumi.ResourceOptions(parent=self, protect=model.protect_volumes),
+                opts=pulumi.ResourceOptions(parent=self, **volume_provider_options(model.protect_volumes)),
             )
             for volume in model.volumes
         }
@@ -171,6 +207,9 @@ class KaizenityEnvironment(pulumi.ComponentResource):
             )
             for ref in sorted({service.image for service in model.services})
         }
+        # Rotated role passwords are changed in the running PostgreSQL before its container is replaced.
+        role_passwords = role_passwords_for(model, resolve, parent=self)
+        rotation_first = {"postgres": [role_passwords] if role_passwords else []}
         self.services = {}
         for service in model.services:
             self.services[service.name] = ServiceComponent(
@@ -181,7 +220,11 @@ class KaizenityEnvironment(pulumi.ComponentResource):
                     network=self.network,
                     volumes={m.volume: self.volumes[m.volume] for m in service.mounts},
                     resolve=resolve,
-                    depends_on=[self.network, *(self.services[d].container for d in service.depends_on)],
+                    depends_on=[
+                        self.network,
+                        *(self.services[d].container for d in service.depends_on),
+                        *rotation_first.get(service.kind, []),
+                    ],
                 ),
                 opts=child,
             )
@@ -242,12 +285,10 @@ def deploy() -> KaizenityEnvironment:
 
 def superuser_url(settings: Settings, model: EnvironmentModel) -> pulumi.Output[str] | None:
     """The PostgreSQL superuser's URL on the Pulumi host's loopback (secret); None when not published there."""
-    ep = model.endpoints
-    if ep.database_host_port is None:
+    if model.endpoints.database_host_port is None:
         return None
     password = secret_resolver(settings)(SecretRef("postgresPassword"))
-    user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
-    return password.apply(lambda pw: dsn(user, pw, "127.0.0.1", host_port, name))
+    return password.apply(lambda pw: loopback_database_url(model, pw) or "")
 
 
 def migrate_schema(
@@ -264,10 +305,12 @@ def migrate_schema(
             f"network {model.network.docker_name} or through a tunnel."
         )
         return None
+    postgres = environment.services["postgres"]
     return SchemaMigrations(
         "schema-migrations",
         database_url,
-        pulumi.ResourceOptions(parent=environment, depends_on=[environment.services["postgres"].container]),
+        pulumi.ResourceOptions(parent=environment, depends_on=[postgres.container]),
+        database_instance=postgres.container_id,
     )
 
 
@@ -297,7 +340,7 @@ def seed_workflows(
 ) -> None:
     """Seed n8n's workflows once the schema is migrated and n8n is ready (needs both published on loopback)."""
     from infra.workflows_resource import SeedWorkflows
-    from workflows.definitions import SEED_SECRET_KEYS, values_from_secrets
+    from workflows.definitions import values_from_secrets
 
     ep = model.endpoints
     database_url = superuser_url(settings, model)
@@ -308,7 +351,7 @@ def seed_workflows(
         )
         return
     resolve = secret_resolver(settings)
-    keys = [k for k in SEED_SECRET_KEYS if settings.secrets.reveal(k)]  # the optional tokens only when set
+    keys = [k for k in seed_secret_keys() if settings.secrets.reveal(k)]  # the optional tokens only when set
     secrets = pulumi.Output.all(*(resolve(SecretRef(k)) for k in keys))
     parameters, name = dict(settings.workflows.parameters), ep.database_name
 
@@ -322,4 +365,5 @@ def seed_workflows(
         owner_password=resolve(SecretRef("n8nOwnerPassword")),
         values=secrets.apply(values),
         opts=pulumi.ResourceOptions(parent=environment, depends_on=[migrations, environment.services["n8n"].container]),
+        database_instance=environment.services["postgres"].container_id,
     )

@@ -2,7 +2,8 @@
 
 Its `definitions` input maps each workflow file to the hash of its content, so `pulumi preview` shows exactly
 which workflow files changed, and an `up` with no changed file (and unchanged values) changes nothing. Create
-and update run the same seeder as `kaizenity workflows seed` and the local engine: the app login role, then
+and update run the same seeder (`infra.seeding.seed_environment`) as `kaizenity workflows seed` and the local
+engine: the app login role, then
 owner and API key, credentials, workflows (validated first: one invalid file, nothing deployed). The API key and
 the credential fingerprints are kept in the resource's state (secret), so later runs reuse them.
 
@@ -17,9 +18,14 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from infra.database_identity import IDENTITY_OUTPUT, INSTANCE_INPUT, database_was_recreated, system_identifier
 from workflows.definitions import DEFINITIONS_DIR, ROOT
 
-APP_DATABASE_USER = "kaizenity_n8n"
+# Every output that holds a secret or is derived from one. The dynamic provider does not accept secrets, so the
+# engine re-marks outputs secret only where a same-named *input* was secret (pulumi/pulumi
+# pkg/resource/plugin/provider_plugin.go `annotateSecrets`): `apiKey` and `credentialFingerprints` are outputs
+# only and would land in state in plain text without this list (issue 10, defect 3).
+SECRET_OUTPUTS = ["apiKey", "credentialFingerprints", "values", "valuesHash", "ownerPassword", "databaseUrl"]
 
 
 def definition_hashes() -> dict[str, str]:
@@ -44,6 +50,10 @@ class SeedWorkflowsProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         values_changed = olds.get("valuesHash") != news.get("valuesHash")
         changed = bool(changed_definitions(olds, news)) or values_changed or olds.get("n8nUrl") != news.get("n8nUrl")
+        # A rotated n8nOwnerPassword must reach n8n (update sets it there with the old one).
+        changed = changed or olds.get("ownerPassword") != news.get("ownerPassword")
+        # n8n's own database and the app login live on the same PostgreSQL: recreated means seed again.
+        changed = changed or database_was_recreated(olds, news)
         return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -54,16 +64,28 @@ class SeedWorkflowsProvider(ResourceProvider):
 
     @staticmethod
     def _seed(props: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
-        from bootstrap.app_login import ensure_app_login
-        from workflows.deploy import N8nAccess, deploy_workflows
+        from infra.seeding import seed_environment
 
-        values: dict[str, str] = dict(props["values"])
-        ensure_app_login(
-            props["databaseUrl"], values.get("appDatabaseUser", APP_DATABASE_USER), values["appDatabasePassword"]
+        old_owner_password = olds.get("ownerPassword")
+        if old_owner_password and old_owner_password != props["ownerPassword"]:
+            from infra.rotation import change_owner_password
+
+            # n8n stores the owner's password hash: a rotated n8nOwnerPassword is set there with the old one first.
+            change_owner_password(props["n8nUrl"], old_owner_password, props["ownerPassword"])
+        report, api_key = seed_environment(
+            n8n_url=props["n8nUrl"],
+            database_url=props["databaseUrl"],
+            owner_password=props["ownerPassword"],
+            values=dict(props["values"]),
+            api_key=olds.get("apiKey"),
+            known_fingerprints=olds.get("credentialFingerprints"),
         )
-        access = N8nAccess(props["n8nUrl"], props["ownerPassword"], api_key=olds.get("apiKey"))
-        report, api_key = deploy_workflows(access, values, known_fingerprints=olds.get("credentialFingerprints") or {})
-        return {**props, "apiKey": api_key, "credentialFingerprints": report.credential_fingerprints}
+        return {
+            **props,
+            "apiKey": api_key,
+            "credentialFingerprints": report.credential_fingerprints,
+            IDENTITY_OUTPUT: system_identifier(props["databaseUrl"]),
+        }
 
 
 class SeedWorkflows(pulumi.dynamic.Resource):
@@ -78,6 +100,7 @@ class SeedWorkflows(pulumi.dynamic.Resource):
         owner_password: pulumi.Input[str],
         values: pulumi.Input[dict[str, str]],
         opts: pulumi.ResourceOptions | None = None,
+        database_instance: pulumi.Input[str] | None = None,
     ) -> None:
         values_output = pulumi.Output.from_input(values)
         super().__init__(
@@ -88,12 +111,15 @@ class SeedWorkflows(pulumi.dynamic.Resource):
                 "databaseUrl": pulumi.Output.secret(database_url),
                 "ownerPassword": pulumi.Output.secret(owner_password),
                 "values": pulumi.Output.secret(values_output),
-                "valuesHash": values_output.apply(_values_hash),
+                "valuesHash": pulumi.Output.secret(values_output.apply(_values_hash)),
                 "definitions": definition_hashes(),
+                # The PostgreSQL container's id: a replaced database server is seeded again.
+                INSTANCE_INPUT: database_instance,
                 "apiKey": None,
                 "credentialFingerprints": None,
+                IDENTITY_OUTPUT: None,
             },
-            opts,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS)),
         )
 
 

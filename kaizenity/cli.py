@@ -8,7 +8,6 @@ engineer should not wait for Pulumi or testcontainers to import before seeing a 
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 import click
 
@@ -22,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "db": ("bootstrap.cli:db", "Schema migrations: status, plan, apply, verify."),
     "health": ("healthchecks.cli:health", "Run the health probes and report what is wrong and what to do."),
     "workflows": ("workflows.cli:workflows", "Validate, plan and seed the platform's n8n workflows."),
+    "rotate": ("kaizenity.rotation_cli:rotate", "Rotate one secret (ALTER ROLE first, then the containers)."),
     "backup": ("backups.cli:backup", "Base backup now (no writer paused); `backup status`: protection and lag."),
     "restore": ("backups.cli:restore", "Point-in-time restore (--to-time T or --latest), checked in a scratch server."),
 }
@@ -38,12 +38,7 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attribute = target[0].split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            return _unavailable(cmd_name, target[1])
+        module = importlib.import_module(module_name)
         command = getattr(module, attribute)
         assert isinstance(command, click.Command)
         return command
@@ -52,14 +47,6 @@ class LazyGroup(click.Group):
         rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _unavailable(name: str, summary: str) -> click.Command:
-    @click.command(name=name, help=summary)
-    def placeholder(**_: Any) -> None:
-        raise click.ClickException(f"`kaizenity {name}` is not available in this build of the ops bundle.")
-
-    return placeholder
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

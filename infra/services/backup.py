@@ -13,7 +13,7 @@ Replication authenticates as the superuser over scram-sha-256: a base backup cop
 cluster anyway, so a separate REPLICATION role would not narrow what the sidecar can read. The official image's
 pg_hba.conf adds only `host all all all`, and `all` does not match replication connections (pg_hba.conf docs:
 "the value replication ... does not match all"), so the PostgreSQL service adds a `host replication` line
-(see :data:`REPLICATION_HBA_INIT`).
+(:data:`infra.services.postgres.REPLICATION_HBA_INIT`).
 """
 
 from __future__ import annotations
@@ -31,14 +31,6 @@ ARCHIVE_DIR = "/archive"
 AGENT_PATH = "/usr/local/bin/kaizenity-backup-agent"
 SLOT = "kaizenity_archive"
 AGENT_SCRIPT = (Path(__file__).with_name("backup_agent.sh")).read_text(encoding="utf-8")
-
-# Runs once on an empty data directory, after the official entrypoint appended `host all all all <method>`.
-REPLICATION_HBA_INIT = """\
-#!/bin/sh
-# Lets the backup sidecar stream WAL and take base backups (rendered by infra/services/backup.py).
-printf 'host replication "%s" all scram-sha-256\\n' "$POSTGRES_USER" >>"$PGDATA/pg_hba.conf"
-"""
-REPLICATION_HBA_UPLOAD = FileUpload("/docker-entrypoint-initdb.d/05-replication-hba.sh", REPLICATION_HBA_INIT)
 
 
 def build(settings: Settings) -> ServiceSpec:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from infra.model import FileUpload, HealthCheck, PortBinding, SecretRef, ServiceSpec, VolumeMount
-from infra.services import backup
 from infra.services.common import container_name, labels
 from infra.settings import Publish, Settings
 
@@ -27,10 +26,23 @@ SQL
 """
 
 
+# Runs once on an empty data directory, after the official entrypoint appended `host all all all <method>`.
+REPLICATION_HBA_INIT = """\
+#!/bin/sh
+# Lets the backup sidecar stream WAL and take base backups (rendered by infra/services/postgres.py).
+printf 'host replication "%s" all scram-sha-256\\n' "$POSTGRES_USER" >>"$PGDATA/pg_hba.conf"
+"""
+REPLICATION_HBA_UPLOAD = FileUpload("/docker-entrypoint-initdb.d/05-replication-hba.sh", REPLICATION_HBA_INIT)
+
+
 def build(settings: Settings) -> ServiceSpec:
     """The PostgreSQL container: published on 127.0.0.1 at most, health-checked over TCP."""
     pg = settings.postgres
-    ports = (PortBinding(PORT, pg.host_port, "127.0.0.1"),) if pg.publish is Publish.LOOPBACK else ()
+    ports = (
+        (PortBinding(PORT, pg.host_port, "127.0.0.1", setting="postgres.hostPort"),)
+        if pg.publish is Publish.LOOPBACK
+        else ()
+    )
     return ServiceSpec(
         name=NAME,
         kind="postgres",
@@ -59,7 +71,7 @@ def build(settings: Settings) -> ServiceSpec:
         mounts=(VolumeMount(DATA_VOLUME, DATA_DIR),),
         uploads=(
             FileUpload("/docker-entrypoint-initdb.d/10-n8n-database.sh", N8N_DATABASE_INIT),
-            *((backup.REPLICATION_HBA_UPLOAD,) if settings.backups.enabled else ()),
+            *((REPLICATION_HBA_UPLOAD,) if settings.backups.enabled else ()),
         ),
         # TCP, not the socket: while initialising, the temporary server listens on the socket only.
         healthcheck=HealthCheck(

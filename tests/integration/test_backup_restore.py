@@ -29,8 +29,8 @@ from healthchecks.config import build_plan
 from healthchecks.result import Status
 from healthchecks.runner import run
 from infra import local_engine
-from infra.local_engine import LocalEndpoints
-from infra.local_stack import docker_client
+from infra.docker_engine import docker_client
+from infra.local_endpoints import LocalEndpoints
 
 pytestmark = pytest.mark.integration
 
