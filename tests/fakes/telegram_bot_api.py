@@ -178,6 +178,7 @@ class TelegramCall:
     token: str
     method: str
     params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass

@@ -1,0 +1,135 @@
+"""Inbound Telegram throughput: acknowledge-then-store (the old `onReceived`) vs store-then-acknowledge (now).
+
+    .venv/bin/python benchmarks/telegram_inbound_bench.py [--updates 300] [--concurrency 8] [--rounds 2]
+
+One stack (ci, local engine), one run: both variants of messenger-inbound are deployed in turn (alternating, so
+drift on a shared machine hits both) and fed the same number of Telegram-shaped updates through the gateway.
+Per variant: acknowledged requests/s, and rows/s until the last row is stored (what actually matters: an
+acknowledgement before storing is a promise the old variant could not keep). Prints the ratio new/old.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import secrets
+import shutil
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from infra import local_engine
+from infra.local_engine import LocalEndpoints
+from infra.local_stack import configure_testcontainers
+from workflows.definitions import DEFINITIONS_DIR
+from workflows.deploy import N8nAccess, deploy_workflows
+
+INBOUND = "messenger-inbound.json"
+
+
+def acknowledge_first(definition: dict[str, Any]) -> dict[str, Any]:
+    """The same workflow answering on receipt (the old behaviour): no Respond node, Webhook `onReceived`."""
+    old = copy.deepcopy(definition)
+    respond = next(n for n in old["nodes"] if n["type"] == "n8n-nodes-base.respondToWebhook")
+    old["nodes"] = [n for n in old["nodes"] if n is not respond]
+    webhook = next(n for n in old["nodes"] if n["type"] == "n8n-nodes-base.webhook")
+    webhook["parameters"]["responseMode"] = "onReceived"
+    old["connections"]["Store update once"] = old["connections"].pop(respond["name"])
+    return old
+
+
+def deploy(ep: LocalEndpoints, directory: Path) -> None:
+    assert ep.n8n_url
+    values = local_engine.seed_values_for(ep, "kaizenity", {})
+    access = N8nAccess(ep.n8n_url, ep.secrets["n8nOwnerPassword"], api_key=ep.n8n_api_key)
+    report, ep.n8n_api_key = deploy_workflows(
+        access, values, known_fingerprints=ep.credential_fingerprints, definitions_dir=directory
+    )
+    ep.credential_fingerprints = report.credential_fingerprints
+    time.sleep(2)  # the webhook of an updated active workflow is re-registered
+
+
+def run(ep: LocalEndpoints, first_id: int, updates: int, concurrency: int) -> tuple[float, float]:
+    """(acknowledged requests/s, stored rows/s end to end) for `updates` updates from `first_id`."""
+    assert ep.ca_file
+    assert ep.database_url
+    url = f"{ep.webhook_base_url}telegram/{ep.secrets['telegramWebhookPathToken']}"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": ep.secrets["telegramWebhookSecret"]}
+    context = ssl.create_default_context(cafile=ep.ca_file)
+    with httpx.Client(verify=context, timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
+
+        def send(n: int) -> int:
+            update = {"update_id": first_id + n, "message": {"chat": {"id": n}, "text": f"message {n}"}}
+            return client.post(url, json=update, headers=headers).status_code
+
+        send(-1)  # warm-up
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            codes = list(pool.map(send, range(updates)))
+        acknowledged = time.perf_counter() - started
+    assert codes.count(200) == updates, {c: codes.count(c) for c in set(codes)}
+    with psycopg.connect(ep.database_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT count(*) FROM ops.messages WHERE channel = 'telegram' AND idempotency_key ~ '^[0-9]+$' "
+                "AND idempotency_key::bigint BETWEEN %s AND %s",
+                (first_id, first_id + updates - 1),
+            ).fetchone()
+            if row and row[0] >= updates:
+                break
+            time.sleep(0.1)
+    return updates / acknowledged, updates / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--updates", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    configure_testcontainers()
+    prefix = f"kzt-bench-tg-{secrets.token_hex(3)}"
+    with tempfile.TemporaryDirectory() as tmp:
+        old_dir, new_dir = Path(tmp, "old"), Path(tmp, "new")
+        shutil.copytree(DEFINITIONS_DIR, old_dir)
+        shutil.copytree(DEFINITIONS_DIR, new_dir)
+        current = json.loads((DEFINITIONS_DIR / INBOUND).read_text())
+        (old_dir / INBOUND).write_text(json.dumps(acknowledge_first(current)))
+        try:
+            _, ep = local_engine.start("ci", prefix=prefix, offline=True, free_ports=True, record=False)
+            results: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
+            first_id = 100_000
+            for _ in range(args.rounds):
+                for variant, directory in (("old", old_dir), ("new", new_dir)):
+                    deploy(ep, directory)
+                    results[variant].append(run(ep, first_id, args.updates, args.concurrency))
+                    first_id += args.updates + 10
+            medians = {
+                v: (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+                for v, runs in results.items()
+            }
+            for variant, (ack, rows) in medians.items():
+                label = "acknowledge then store" if variant == "old" else "store then acknowledge"
+                print(f"{label:24s}: {ack:6.1f} acknowledged/s, {rows:6.1f} stored rows/s end to end")
+            print(
+                f"ratio new/old: {medians['new'][0] / medians['old'][0]:.2f} (acknowledged/s), "
+                f"{medians['new'][1] / medians['old'][1]:.2f} (stored rows/s); {args.updates} updates x "
+                f"{args.rounds} rounds, concurrency {args.concurrency}"
+            )
+        finally:
+            local_engine.stop(prefix)
+
+
+if __name__ == "__main__":
+    main()
