@@ -21,22 +21,24 @@ def _prefix(stack: str, local: bool | None, prefix: str | None) -> str:
     """The environment's name prefix: explicit, the local engine's, or the stack's (as `pulumi up` names it)."""
     if prefix:
         return prefix
-    from infra import local_engine
+    from infra.local_overrides import local_prefix as prefix_of
+    from infra.local_state import load_state
+    from infra.secret_generation import placeholder_secrets
 
-    local_prefix = local_engine.local_prefix(stack)
-    if local or (local is None and local_engine.load_state(local_prefix) is not None):
+    local_prefix = prefix_of(stack)
+    if local or (local is None and load_state(local_prefix) is not None):
         return local_prefix
-    from infra.settings import parse_settings
+    from infra.settings_validation import parse_settings
     from infra.stack_files import load_stack_config
 
-    values = {**load_stack_config(stack).values, **local_engine.placeholder_secrets()}  # only the name matters here
+    values = {**load_stack_config(stack).values, **placeholder_secrets()}  # only the name matters here
     return parse_settings(stack, values, source=f"stack '{stack}'").prefix
 
 
 def _target(stack: str, local: bool | None, prefix: str | None) -> tuple[Any, Any]:
     """The Docker client and the environment's data containers."""
     from backups.target import find_target
-    from infra.local_stack import docker_client
+    from infra.docker_engine import docker_client
 
     client = docker_client()
     return client, find_target(client, _prefix(stack, local, prefix))

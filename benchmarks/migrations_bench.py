@@ -16,8 +16,9 @@ import time
 import psycopg
 
 from bootstrap.runner import apply_migrations
-from infra.local_engine import free_port
-from infra.local_stack import configure_testcontainers, docker_client
+from infra.container_runner import configure_testcontainers
+from infra.docker_engine import docker_client
+from infra.host_ports import free_port
 from infra.versions import offline_images
 
 

@@ -16,7 +16,8 @@ import statistics
 import time
 
 from infra import local_engine
-from infra.local_stack import configure_testcontainers, docker_client
+from infra.container_runner import configure_testcontainers
+from infra.docker_engine import docker_client
 from infra.services import n8n
 from infra.versions import offline_images
 
@@ -31,13 +32,16 @@ def n8n_alone_seconds() -> float:
         name=name,
         detach=True,
         environment={"N8N_DIAGNOSTICS_ENABLED": "false", "N8N_VERSION_NOTIFICATIONS_ENABLED": "false"},
-        healthcheck={"test": list(n8n.node_http_check(n8n.READINESS_PATH)), "interval": 500_000_000},
+        healthcheck={
+            "test": list(n8n.node_http_check(n8n.READINESS_PATH, n8n.REST_SETTINGS_PATH)),
+            "interval": 500_000_000,
+        },
     )
     try:
         while True:
             container.reload()
             healthy = container.attrs["State"].get("Health", {}).get("Status") == "healthy"
-            if healthy and n8n.READY_LOG_LINE.encode() in container.logs():
+            if healthy:
                 return time.monotonic() - started
             if container.status == "exited":
                 raise RuntimeError(container.logs(tail=20).decode())

@@ -25,7 +25,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infra import local_engine
-from infra.local_stack import configure_testcontainers
+from infra.container_runner import configure_testcontainers
+from infra.local_seeding import seed_values_for
 from workflows.deploy import N8nAccess, deploy_workflows
 
 
@@ -42,7 +43,7 @@ def main() -> None:
         assert ep.n8n_url
         assert ep.database_url
         assert ep.ca_file
-        values = local_engine.seed_values_for(ep, "kaizenity", {})
+        values = seed_values_for(ep, "kaizenity", {})
         times = []
         for _ in range(args.runs):
             access = N8nAccess(ep.n8n_url, ep.secrets["n8nOwnerPassword"], api_key=ep.n8n_api_key)

@@ -17,9 +17,10 @@ def _database_url(database_url: str | None, stack: str) -> str:
         return database_url
     if os.environ.get(DATABASE_URL_ENV):
         return os.environ[DATABASE_URL_ENV]
-    from infra import local_engine
+    from infra.local_overrides import local_prefix
+    from infra.local_state import load_state
 
-    state = local_engine.load_state(local_engine.local_prefix(stack))
+    state = load_state(local_prefix(stack))
     if state and state.database_url:
         return state.database_url
     raise click.ClickException(
@@ -30,7 +31,7 @@ def _database_url(database_url: str | None, stack: str) -> str:
 
 
 def _masked(url: str) -> str:
-    from infra.local_engine import mask_password
+    from infra.url_masking import mask_password
 
     return mask_password(url)
 

@@ -46,12 +46,14 @@ class Outcome:
 def run_bootstrap(stack: str, choices: StackChoices, *, say: Say, use_pulumi: bool | None = None) -> Outcome:
     """Bootstrap `stack`; raise :class:`BootstrapError` (after reporting) if it cannot be done."""
     from infra import local_engine
+    from infra.local_overrides import local_prefix
+    from infra.local_state import state_file
     from infra.stack_files import stacks_dir
 
     outcome = Outcome()
     stack_path = stacks_dir() / f"Pulumi.{stack}.yaml"
     pulumi = shutil.which("pulumi") is not None if use_pulumi is None else use_pulumi
-    prefix = local_engine.local_prefix(stack)
+    prefix = local_prefix(stack)
     running = not pulumi and _local_running(prefix)
     config = None if stack_path.exists() else stack_config(choices)
     _preflight(stack, config, pulumi, running, say)
@@ -68,29 +70,22 @@ def run_bootstrap(stack: str, choices: StackChoices, *, say: Say, use_pulumi: bo
         say("starting the environment with the local engine (PostgreSQL, n8n, gateway; migrations; workflows)")
         _, _endpoints = local_engine.start(stack, prefix=prefix, offline=True, progress=say)
         outcome.started = True
-        outcome.state_file = local_engine.state_dir() / f"{prefix}.json"
+        outcome.state_file = state_file(prefix)
         say(f"environment {prefix} is up")
     outcome.health_status = _health(stack, say)
     return outcome
 
 
 def _local_running(prefix: str) -> bool:
-    from infra import local_engine
+    from infra.docker_engine import containers_running
+    from infra.local_state import load_state
 
-    state = local_engine.load_state(prefix)
-    if state is None:
-        return False
-    try:
-        from infra.local_stack import docker_client
-
-        client = docker_client()
-        return all(client.containers.get(name).status == "running" for name in state.containers.values())
-    except Exception:
-        return False
+    state = load_state(prefix)
+    return state is not None and containers_running(state.containers.values())
 
 
 def _preflight(stack: str, config: dict[str, Any] | None, pulumi: bool, running: bool, say: Say) -> None:
-    from infra.settings import published_host_ports
+    from infra.environment import build_environment
     from infra.versions import offline_images
 
     checks = [preflight.python_version(), preflight.docker_engine(), preflight.pulumi_cli()]
@@ -101,9 +96,9 @@ def _preflight(stack: str, config: dict[str, Any] | None, pulumi: bool, running:
     if not running:
         try:
             settings = _settings_for_ports(stack, config)
-            checks.append(preflight.ports_free(published_host_ports(settings)))
+            checks.append(preflight.ports_free(build_environment(settings)))
         except Exception as exc:
-            checks.append(preflight.Check("settings", False, str(exc), f"fix stacks/Pulumi.{stack}.yaml"))
+            checks.append(preflight.PreflightCheck("settings", False, str(exc), f"fix stacks/Pulumi.{stack}.yaml"))
     ok, text = preflight.report(checks)
     say("preflight:\n" + text)
     if not ok:
@@ -112,11 +107,12 @@ def _preflight(stack: str, config: dict[str, Any] | None, pulumi: bool, running:
 
 def _settings_for_ports(stack: str, config: dict[str, Any] | None) -> Any:
     """The settings whose ports will be published (from the template when the stack file does not exist yet)."""
-    from infra.local_engine import local_settings, placeholder_secrets
+    from infra.local_overrides import local_settings
+    from infra.secret_generation import placeholder_secrets
 
     if config is None:
         return local_settings(stack, secrets=placeholder_secrets())
-    from infra.settings import parse_settings
+    from infra.settings_validation import parse_settings
 
     raw = {key.removeprefix("kaizenity:"): value for key, value in config.items()}
     return parse_settings(stack, {**raw, **placeholder_secrets()}, source=f"stack '{stack}' (template)")
@@ -125,15 +121,16 @@ def _settings_for_ports(stack: str, config: dict[str, Any] | None) -> Any:
 def _refresh_local(prefix: str, outcome: Outcome, say: Say) -> None:
     """The environment is up: converge schema and workflows (both idempotent) and report what changed."""
     from bootstrap.runner import apply_migrations
-    from infra import local_engine
+    from infra.local_seeding import seed_workflows
+    from infra.local_state import load_state, save_state
 
-    endpoints = local_engine.load_state(prefix)
+    endpoints = load_state(prefix)
     assert endpoints is not None
     assert endpoints.database_url
     say(f"environment {prefix} is already up")
     outcome.migrations_applied = [m.label for m in apply_migrations(endpoints.database_url)]
-    outcome.workflows_changed = local_engine.seed_workflows(endpoints).changed
-    outcome.state_file = local_engine.save_state(endpoints)
+    outcome.workflows_changed = seed_workflows(endpoints).changed
+    outcome.state_file = save_state(endpoints)
     say(f"schema: {len(outcome.migrations_applied)} migration(s) applied; workflows: "
         + ("changed" if outcome.workflows_changed else "unchanged"))  # fmt: skip
 

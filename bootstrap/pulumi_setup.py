@@ -49,7 +49,8 @@ def ensure_stack(stack: str, say: Callable[[str], None]) -> None:
 
 
 def ensure_secrets(stack: str, say: Callable[[str], None]) -> None:
-    from infra.local_engine import generate_secrets, required_secret_keys
+    from infra.local_engine import required_secret_keys
+    from infra.secret_generation import generate_secrets
 
     for key, value in generate_secrets(required_secret_keys(stack)).items():
         if run(["config", "get", f"kaizenity:{key}", "--stack", stack], say, check=False).returncode == 0:

@@ -68,7 +68,7 @@ class AppliedMigration:
 
 
 @dataclass(frozen=True)
-class Plan:
+class MigrationPlan:
     """What a run would do: pending files in order, what is applied, and drift that forbids any run."""
 
     pending: tuple[Migration, ...]
@@ -80,7 +80,7 @@ class Plan:
         return not self.pending and not self.drift
 
 
-def read_plan(conn: psycopg.Connection, migrations: Sequence[Migration]) -> Plan:
+def read_plan(conn: psycopg.Connection, migrations: Sequence[Migration]) -> MigrationPlan:
     """Compare the files with the history table (absent table: nothing applied yet)."""
     applied = read_history(conn)
     by_version = {m.version: m for m in migrations}
@@ -102,7 +102,7 @@ def read_plan(conn: psycopg.Connection, migrations: Sequence[Migration]) -> Plan
         for m in pending
         if m.version < newest
     ]
-    return Plan(pending=pending, applied=tuple(applied), drift=tuple(drift))
+    return MigrationPlan(pending=pending, applied=tuple(applied), drift=tuple(drift))
 
 
 def apply_migrations(
@@ -136,7 +136,7 @@ def apply_migrations(
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
 
 
-def current_plan(conninfo: str, migrations: Sequence[Migration] | None = None) -> Plan:
+def current_plan(conninfo: str, migrations: Sequence[Migration] | None = None) -> MigrationPlan:
     """The plan without taking the lock or changing anything (`status`, `plan`, `verify`, the health check)."""
     files = list(load_migrations() if migrations is None else migrations)
     with psycopg.connect(conninfo, autocommit=True, application_name="kaizenity-migrations") as conn:

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from healthchecks.formats import FORMATS
+
 if TYPE_CHECKING:
     from healthchecks.plan import Plan
 
 PROBE_NAMES = ("database", "n8n", "gateway", "coda", "telegram", "slack", "whatsapp")
-FORMATS = ("table", "json", "prometheus", "nagios")
 UNKNOWN_EXIT = 3
 
 

@@ -1,19 +1,21 @@
 """Is the schema at the latest migration, and are the applied files unchanged?
 
-The history comes from the migration runner (``bootstrap.runner.read_history``); the files are read leniently
-here (a stray non-migration ``.sql`` is skipped rather than failing the probe) and compared by SHA-256, the
-runner's checksum. The probe only compares; it never migrates.
+The history comes from the migration runner (``bootstrap.runner.read_history``) and the files from its catalog
+(``bootstrap.catalog.load_migrations``): one reader, one checksum, one rule for stray files (a `.sql` file that
+is not a migration is an error, as it is for the runner, which would refuse to apply). The probe only compares;
+it never migrates.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "bootstrap" / "migrations"
+from bootstrap.catalog import MIGRATIONS_DIR, load_migrations
+
+DEFAULT_DIR = MIGRATIONS_DIR
 
 
 @dataclass(frozen=True)
@@ -36,13 +38,12 @@ class MigrationState:
 
 
 def read_files(directory: Path) -> list[MigrationFile]:
-    """The migration files in version order; a file without ``<version>_`` is skipped (not a migration)."""
-    files = []
-    for path in sorted(directory.glob("*.sql")):
-        version, sep, name = path.stem.partition("_")
-        if sep and version:
-            files.append(MigrationFile(version, name, hashlib.sha256(path.read_bytes()).hexdigest()))
-    return sorted(files, key=lambda item: _order(item.version))
+    """The migration files in version order, as the runner's catalog reads them (it raises
+    ``MigrationFileError`` for a stray or duplicate file)."""
+    return [
+        MigrationFile(migration.label.partition("_")[0], migration.name, migration.checksum)
+        for migration in load_migrations(directory)
+    ]
 
 
 def compare(files: Sequence[MigrationFile], applied: Iterable[tuple[str, str]]) -> MigrationState:
@@ -76,8 +77,3 @@ def _key(version: str) -> str:
     """Versions compare as numbers when numeric ('0004' == '4'), so a text/integer column both work."""
     stripped = version.strip()
     return str(int(stripped)) if stripped.isdigit() else stripped
-
-
-def _order(version: str) -> tuple[int, str]:
-    key = _key(version)
-    return (int(key), "") if key.isdigit() else (1 << 62, key)

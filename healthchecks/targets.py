@@ -18,7 +18,6 @@ from typing import Any
 
 from healthchecks.config import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PULUMI_TIMEOUT_SECONDS = 30
 
 # stack output / local state key -> (section, key)
@@ -37,8 +36,10 @@ LOCAL_STATE: dict[str, tuple[str, str]] = {
 
 
 def state_dir(environ: Mapping[str, str]) -> Path:
-    """Where the local engine records environments (same rule as ``infra.local_engine.state_dir``)."""
-    return Path(environ.get("KAIZENITY_STATE_DIR") or REPO_ROOT / ".kaizenity" / "local")
+    """Where the local engine records environments (``infra.project_files.state_dir``, for this `environ`)."""
+    from infra.project_files import project_dir
+
+    return Path(environ.get("KAIZENITY_STATE_DIR") or project_dir() / ".kaizenity" / "local")
 
 
 def settings_from_stack(name: str, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:

@@ -1,19 +1,11 @@
-"""Assemble the whole environment model from validated settings."""
+"""Assemble the whole environment model from validated settings, and the URLs derived from it."""
 
 from __future__ import annotations
 
 from infra.model import Endpoints, EnvironmentModel, NetworkSpec, ServiceSpec, VolumeSpec
 from infra.services import gateway, n8n, postgres, redis
 from infra.services.common import labels
-from infra.settings import Publish, Settings
-
-_VOLUME_PURPOSES = {
-    postgres.DATA_VOLUME: "PostgreSQL data directory (platform and n8n databases)",
-    n8n.DATA_VOLUME: "n8n user folder (config, binary data)",
-    "caddy-data": "Caddy certificates and ACME account",
-    "caddy-config": "Caddy autosaved configuration",
-    redis.DATA_VOLUME: "Redis append-only file (queue mode)",
-}
+from infra.settings import Publish, Settings, TlsMode
 
 
 def build_environment(settings: Settings) -> EnvironmentModel:
@@ -24,12 +16,9 @@ def build_environment(settings: Settings) -> EnvironmentModel:
     services.append(n8n.build(settings))
     services += n8n.build_workers(settings)
     services.append(gateway.build(settings))
-    used = {mount.volume for service in services for mount in service.mounts}
-    volumes = tuple(
-        VolumeSpec(name, f"{settings.prefix}-{name}", purpose)
-        for name, purpose in _VOLUME_PURPOSES.items()
-        if name in used
-    )
+    # Volumes in first-use order: exactly the ones some service mounts.
+    used = dict.fromkeys(mount.volume for service in services for mount in service.mounts)
+    volumes = tuple(VolumeSpec(name, f"{settings.prefix}-{name}") for name in used)
     return EnvironmentModel(
         stack=settings.stack,
         prefix=settings.prefix,
@@ -55,4 +44,24 @@ def _endpoints(settings: Settings) -> Endpoints:
         database_name=pg.database,
         database_host_port=pg.host_port if pg.publish is Publish.LOOPBACK else None,
         n8n_database_name=n8n_settings.database,
+        database_superuser=pg.superuser,
+        n8n_database_user=n8n_settings.db_user,
+        editor_user=settings.gateway.editor_user,
+        local_ca_file=gateway.LOCAL_CA_FILE if settings.gateway.tls_mode is TlsMode.INTERNAL else None,
     )
+
+
+def loopback_database_url(model: EnvironmentModel, password: str, *, n8n_database: bool = False) -> str | None:
+    """The libpq URL of the platform database (superuser) or of n8n's database (n8n's role) on the Docker host's
+    loopback, where `postgres.publish: loopback` puts it; None when the database is not published.
+
+    The one place this URL is built: the Pulumi program (migrations, seeding, the `databaseUrl` output) and the
+    local engine (endpoints, state file) both call it.
+    """
+    ep = model.endpoints
+    if ep.database_host_port is None:
+        return None
+    user, name = (
+        (ep.n8n_database_user, ep.n8n_database_name) if n8n_database else (ep.database_superuser, ep.database_name)
+    )
+    return postgres.dsn(user, password, "127.0.0.1", ep.database_host_port, name)

@@ -1,8 +1,8 @@
 """Readiness for the local engine: a testcontainers wait strategy driven by the model, not by sleeps.
 
-A service is ready when its health check passes and, where the model names one, its readiness log line has
-appeared (n8n's `/healthz/readiness` turns 200 before its REST API and webhooks are up). The health check is the
-model's own command: Docker runs it every `interval_s` (and Docker 20.10 knows no `start_interval`), so while the
+A service is ready when its health check passes: the model's one definition of ready, the same one `pulumi up`
+waits for (`wait=True`). The health check is the model's own command: Docker runs it every `interval_s` (and
+Docker 20.10 knows no `start_interval`), so while the
 container is starting we also run it ourselves, by `docker exec`, every half second: the same check, found passing
 seconds earlier.
 A container that exits while we wait fails at once with the end of its log, not after the timeout.
@@ -22,7 +22,7 @@ LOG_TAIL_LINES = 25
 
 
 class ServiceReady(WaitStrategy):
-    """Wait until the service's health check passes and its readiness log line (if any) is logged."""
+    """Wait until the service's health check passes."""
 
     def __init__(self, spec: ServiceSpec, progress: Callable[[str], None] | None = None) -> None:
         super().__init__()
@@ -43,7 +43,7 @@ class ServiceReady(WaitStrategy):
             health = (state.get("Health") or {}).get("Status")
             if health == "unhealthy":
                 raise RuntimeError(self._explain(wrapped, "health check reported unhealthy"))
-            if (health == "healthy" or self._check_passes(wrapped)) and self._log_line_seen(wrapped):
+            if health == "healthy" or self._check_passes(wrapped):
                 return
             now = time.monotonic()
             if now > deadline:
@@ -64,10 +64,6 @@ class ServiceReady(WaitStrategy):
         except Exception:  # the container stopped between reload and exec: the next round reports why
             return False
         return bool(result.exit_code == 0)
-
-    def _log_line_seen(self, wrapped: Any) -> bool:
-        line = self._spec.ready_log_line
-        return line is None or line.encode() in wrapped.logs(stdout=True, stderr=True)
 
     def _explain(self, wrapped: Any, what: str) -> str:
         tail = wrapped.logs(stdout=True, stderr=True, tail=LOG_TAIL_LINES).decode(errors="replace")

@@ -1,13 +1,14 @@
 """The environment model: every container property of a Kaizenity TTA environment, written once.
 
 Two renderers turn this model into running containers: the Pulumi program (`infra.pulumi_program`, for
-`pulumi up`) and the testcontainers stack (`infra.local_stack`, for CI and laptops). Neither adds a container
-property of its own, so what CI runs for real is what `pulumi up` would create. Plain typed Python: no Pulumi,
+`pulumi up`) and the local renderer (`infra.container_spec`, whose create specs `infra.container_runner` starts
+for CI and laptops). Neither adds a container property of its own, so what CI runs for real is what `pulumi up`
+would create: tests/unit/test_renderer_parity.py compares the two for every stack file. Plain typed Python: no Pulumi,
 no Docker imports, trivially unit-testable.
 
 Secrets never enter the model as values. An environment variable holds a :class:`SecretRef` naming the
 settings key; each renderer resolves it in its own way (a Pulumi secret Output, or the local secret
-store), so a can be printed, diffed and logged safely.
+store), so a model can be printed, diffed and logged safely.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class PortBinding:
     host_port: int
     host_ip: str = "127.0.0.1"
     protocol: str = "tcp"
+    # The stack setting the host port comes from (`gateway.httpsPort`), for problem messages only: not a
+    # container property, so renderers ignore it.
+    setting: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,15 +80,6 @@ class HealthCheck:
 
 
 @dataclass(frozen=True)
-class HttpEndpoint:
-    """An HTTP endpoint of a service, for probes and readiness waits (liveness vs readiness)."""
-
-    port: int
-    liveness_path: str
-    readiness_path: str
-
-
-@dataclass(frozen=True)
 class ServiceSpec:
     """One container of the environment, complete: a renderer needs nothing else to create it."""
 
@@ -97,9 +92,9 @@ class ServiceSpec:
     ports: tuple[PortBinding, ...] = ()
     mounts: tuple[VolumeMount, ...] = ()
     uploads: tuple[FileUpload, ...] = ()
+    # The one definition of "ready": Pulumi waits for it (`wait=True`), the local engine polls it. There is no
+    # second signal (such as a log line) because `pulumi-docker` could not wait for one.
     healthcheck: HealthCheck | None = None
-    http: HttpEndpoint | None = None
-    ready_log_line: str | None = None  # a log line that proves readiness where the health check cannot
     restart: str = "unless-stopped"
     memory_mb: int = 512
     user: str | None = None
@@ -135,7 +130,6 @@ class VolumeSpec:
 
     name: str  # logical name
     docker_name: str
-    purpose: str
 
 
 @dataclass(frozen=True)
@@ -159,6 +153,12 @@ class Endpoints:
     database_name: str
     database_host_port: int | None  # published on 127.0.0.1, or None
     n8n_database_name: str
+    database_superuser: str
+    n8n_database_user: str
+    editor_user: str  # the gateway's basic-auth user (its password is the gatewayEditorPassword secret)
+    # Where the gateway keeps the root certificate of its own CA (`tls internal`), inside its container; None
+    # when the certificate comes from a public CA (acme) or there is no TLS (off).
+    local_ca_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,14 @@ class EnvironmentModel:
     endpoints: Endpoints
     labels: tuple[tuple[str, str], ...] = field(default=())
     protect_volumes: bool = True
+
+    def published_ports(self) -> list[tuple[ServiceSpec, PortBinding]]:
+        """Every port the environment publishes on the Docker host, with the service publishing it."""
+        return [(service, port) for service in self.services for port in service.ports]
+
+    def secret_keys(self) -> set[str]:
+        """Settings keys of every secret a container of this environment receives."""
+        return {key for service in self.services for key in service.secret_keys()}
 
     def service(self, name: str) -> ServiceSpec:
         """The service with this logical name (KeyError names the known ones)."""

@@ -15,10 +15,11 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from infra.environment import build_environment
+from infra.environment import build_environment, loopback_database_url
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec, resolve_secret
-from infra.services.postgres import dsn
-from infra.settings import CONFIG_NAMESPACE, Settings, parse_settings
+from infra.secrets import seed_secret_keys
+from infra.settings import CONFIG_NAMESPACE, Settings
+from infra.settings_validation import parse_settings
 
 SecretResolver = Callable[[SecretRef], pulumi.Output[str]]
 
@@ -101,6 +102,9 @@ def _container_args(args: ServiceComponentArgs) -> docker.ContainerArgs:
         labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels],
         log_driver="json-file",
         log_opts=dict(spec.log_options),
+        # The container's own stop timeout (`docker stop`, restarts, daemon shutdown) and the one `pulumi destroy`
+        # allows: both the model's grace, as the local renderer sets it.
+        stop_timeout=spec.stop_grace_s,
         destroy_grace_seconds=spec.stop_grace_s,
         must_run=True,
         wait=spec.healthcheck is not None,
@@ -241,12 +245,10 @@ def deploy() -> KaizenityEnvironment:
 
 def superuser_url(settings: Settings, model: EnvironmentModel) -> pulumi.Output[str] | None:
     """The PostgreSQL superuser's URL on the Pulumi host's loopback (secret); None when not published there."""
-    ep = model.endpoints
-    if ep.database_host_port is None:
+    if model.endpoints.database_host_port is None:
         return None
     password = secret_resolver(settings)(SecretRef("postgresPassword"))
-    user, host_port, name = settings.postgres.superuser, ep.database_host_port, ep.database_name
-    return password.apply(lambda pw: dsn(user, pw, "127.0.0.1", host_port, name))
+    return password.apply(lambda pw: loopback_database_url(model, pw) or "")
 
 
 def migrate_schema(
@@ -296,7 +298,7 @@ def seed_workflows(
 ) -> None:
     """Seed n8n's workflows once the schema is migrated and n8n is ready (needs both published on loopback)."""
     from infra.workflows_resource import SeedWorkflows
-    from workflows.definitions import SEED_SECRET_KEYS, values_from_secrets
+    from workflows.definitions import values_from_secrets
 
     ep = model.endpoints
     database_url = superuser_url(settings, model)
@@ -307,7 +309,7 @@ def seed_workflows(
         )
         return
     resolve = secret_resolver(settings)
-    keys = [k for k in SEED_SECRET_KEYS if settings.secrets.reveal(k)]  # the optional tokens only when set
+    keys = [k for k in seed_secret_keys() if settings.secrets.reveal(k)]  # the optional tokens only when set
     secrets = pulumi.Output.all(*(resolve(SecretRef(k)) for k in keys))
     parameters, name = dict(settings.workflows.parameters), ep.database_name
 

@@ -1,33 +1,22 @@
 """Validated stack settings: the only input of the environment model.
 
 Settings come from `pulumi.Config` (inside `pulumi up`) or from a stack YAML file (the local engine, CI).
-Either way they pass through :func:`parse_settings`, which reports *every* problem at once, each naming the
-key, what is wrong and a valid example, because a DevOps engineer fixing a stack file one error per run is
-the failure this module exists to prevent. Nothing here imports Pulumi.
+Either way they pass through :func:`infra.settings_validation.parse_settings`, which reports *every* problem
+at once, each naming the key, what is wrong and a valid example, because a DevOps engineer fixing a stack file
+one error per run is the failure this module exists to prevent. Nothing here imports Pulumi.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator
 
+from infra.secrets import SECRETS, Rule, SecretSpec
 from infra.versions import N8N_VERSION
-
-if TYPE_CHECKING:
-    from infra.settings_problems import SettingsProblem
 
 CONFIG_NAMESPACE = "kaizenity"
 
@@ -92,6 +81,11 @@ def to_camel(name: str) -> str:
     """snake_case -> camelCase, Pulumi's config style (`n8n_db_password` -> `n8nDbPassword`)."""
     first, *rest = name.split("_")
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def to_snake(name: str) -> str:
+    """camelCase -> snake_case, the inverse of :func:`to_camel` (`n8nDbPassword` -> `n8n_db_password`)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class _Section(BaseModel):
@@ -176,44 +170,12 @@ class GatewaySettings(_Section):
         return f"https://{self.domain}" + ("" if self.https_port == 443 else f":{self.https_port}")
 
 
-class SecretSettings(_Section):
-    """Secrets: set with `pulumi config set --secret KEY VALUE`; never in plain stack files."""
+class _SecretValues(_Section):
+    """Secrets: set with `pulumi config set --secret KEY VALUE`; never in plain stack files.
 
-    postgres_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
-    n8n_db_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
-    n8n_encryption_key: SecretStr | None = Field(None, min_length=24, examples=["<48 random characters>"])
-    gateway_editor_password: SecretStr | None = Field(None, min_length=12, examples=["<24 random characters>"])
-    redis_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
-    # The seed workflows' secrets (workflows/parameters.yaml): the seeder writes them into n8n credentials.
-    n8n_owner_password: SecretStr | None = Field(
-        None, min_length=8, max_length=64, examples=["<24 characters, with A-Z and 0-9>"]
-    )
-    app_database_password: SecretStr | None = Field(None, min_length=16, examples=["<32 random characters>"])
-    telegram_webhook_secret: SecretStr | None = Field(
-        None, min_length=16, max_length=256, examples=["<32 characters A-Z a-z 0-9 _ ->"]
-    )
-    telegram_webhook_path_token: SecretStr | None = Field(
-        None, min_length=16, examples=["<32 characters A-Z a-z 0-9 _ ->"]
-    )
-    telegram_bot_token: SecretStr | None = Field(None, min_length=8, examples=["123456:ABC-DEF"])
-    coda_api_token: SecretStr | None = Field(None, min_length=8, examples=["<the Coda API token>"])
-
-    @field_validator("n8n_owner_password")
-    @classmethod
-    def _n8n_password_policy(cls, value: SecretStr | None) -> SecretStr | None:
-        """n8n refuses owner passwords without a digit and an upper-case letter: fail here, not mid-deploy."""
-        text = value.get_secret_value() if value is not None else ""
-        if value is not None and not (any(c.isdigit() for c in text) and any(c.isupper() for c in text)):
-            raise ValueError("must contain a digit and an upper-case letter (n8n's password policy)")
-        return value
-
-    @field_validator("telegram_webhook_secret", "telegram_webhook_path_token")
-    @classmethod
-    def _url_safe(cls, value: SecretStr | None) -> SecretStr | None:
-        """Telegram allows only A-Z a-z 0-9 _ - in the secret token; the path token goes into a URL."""
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", value.get_secret_value()):
-            raise ValueError("may contain only letters, digits, '_' and '-'")
-        return value
+    The fields are generated from the registry (`infra.secrets.SECRETS`): one optional `SecretStr` per entry,
+    with its length limits, example and value rule (`_RULES`).
+    """
 
     def reveal(self, key: str) -> str | None:
         """The plaintext of the secret with this config key (`postgresPassword`), for renderers only."""
@@ -224,32 +186,50 @@ class SecretSettings(_Section):
         raise KeyError(f"unknown secret key {key}")
 
 
-SECRET_KEYS: tuple[str, ...] = tuple(
-    field.alias or name for name, field in SecretSettings.model_fields.items() if field.alias or name
-)
-SECRET_PURPOSE: dict[str, str] = {
-    "postgresPassword": "the PostgreSQL superuser password",
-    "n8nDbPassword": "the password of n8n's own database role",
-    "n8nEncryptionKey": (
-        "n8n's credential encryption key. Losing it makes every credential stored in n8n unreadable: "
-        "back it up with the database"
-    ),
-    "gatewayEditorPassword": "the basic-auth password that protects the n8n editor behind the gateway",
-    "redisPassword": "the Redis password used by n8n queue mode",
-    "n8nOwnerPassword": "the password of n8n's owner account (8-64 characters with a digit and an upper-case letter)",
-    "appDatabasePassword": "the password of the login role the workflows use (kaizenity_n8n, in kaizenity_app)",
-    "telegramWebhookSecret": "the secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token",
-    "telegramWebhookPathToken": "the secret part of the Telegram webhook's URL path",
-    "telegramBotToken": "the Telegram bot token (from @BotFather)",
-    "codaApiToken": "the Coda API token",
-}
-# Secrets every environment needs for its seed workflows (Telegram and Coda tokens are optional).
-WORKFLOW_SECRET_KEYS: tuple[str, ...] = (
-    "n8nOwnerPassword",
-    "appDatabasePassword",
-    "telegramWebhookSecret",
-    "telegramWebhookPathToken",
-)
+def _n8n_password_policy(value: SecretStr | None) -> SecretStr | None:
+    """n8n refuses owner passwords without a digit and an upper-case letter: fail here, not mid-deploy."""
+    text = value.get_secret_value() if value is not None else ""
+    if value is not None and not (any(c.isdigit() for c in text) and any(c.isupper() for c in text)):
+        raise ValueError("must contain a digit and an upper-case letter (n8n's password policy)")
+    return value
+
+
+def _url_safe(value: SecretStr | None) -> SecretStr | None:
+    """Telegram allows only A-Z a-z 0-9 _ - in the secret token; the path token goes into a URL."""
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", value.get_secret_value()):
+        raise ValueError("may contain only letters, digits, '_' and '-'")
+    return value
+
+
+_RULES = {Rule.N8N_PASSWORD: _n8n_password_policy, Rule.URL_SAFE: _url_safe}
+
+
+def _secret_field(spec: SecretSpec) -> Any:
+    return (
+        SecretStr | None,
+        Field(
+            None,
+            alias=spec.key,
+            min_length=spec.min_length,
+            max_length=spec.max_length,
+            examples=[spec.example],
+        ),
+    )
+
+
+if TYPE_CHECKING:
+    SecretSettings = _SecretValues
+else:
+    SecretSettings = create_model(
+        "SecretSettings",
+        __base__=_SecretValues,
+        __validators__={
+            f"_check_{to_snake(spec.key)}": field_validator(to_snake(spec.key))(_RULES[spec.rule])
+            for spec in SECRETS
+            if spec.rule in _RULES
+        },
+        **{to_snake(spec.key): _secret_field(spec) for spec in SECRETS},
+    )
 
 
 class WorkflowSettings(_Section):
@@ -276,66 +256,9 @@ class Settings(_Section):
     redis: RedisSettings = Field(default_factory=RedisSettings)  # type: ignore[arg-type]
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)  # type: ignore[arg-type]
     workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)  # type: ignore[arg-type]
-    secrets: SecretSettings = Field(default_factory=SecretSettings)  # type: ignore[arg-type]
+    secrets: SecretSettings = Field(default_factory=SecretSettings)
 
     @property
     def prefix(self) -> str:
         """Prefix of every Docker object name of this environment."""
         return self.name_prefix or f"kaizenity-{self.stack}"
-
-
-def published_host_ports(settings: Settings) -> list[tuple[str, str, int]]:
-    """(setting key, host address, host port) of every port the environment publishes on the host."""
-    ports = [
-        ("gateway.httpPort", settings.gateway.bind_address, settings.gateway.http_port),
-    ]
-    if settings.gateway.tls_mode is not TlsMode.OFF:
-        ports.append(("gateway.httpsPort", settings.gateway.bind_address, settings.gateway.https_port))
-    if settings.postgres.publish is Publish.LOOPBACK:
-        ports.append(("postgres.hostPort", "127.0.0.1", settings.postgres.host_port))
-    if settings.n8n.publish is Publish.LOOPBACK:
-        ports.append(("n8n.hostPort", "127.0.0.1", settings.n8n.host_port))
-    return ports
-
-
-def parse_settings(stack: str, config: Mapping[str, Any], source: str | None = None) -> Settings:
-    """Validate raw config (keys without the `kaizenity:` namespace) into :class:`Settings`.
-
-    Secret keys (`postgresPassword` ...) sit at the top level of ``config`` like in the stack file and are
-    moved into the ``secrets`` section here. Cross-field rules run on the raw config even when fields are
-    invalid, so one run reports every problem. Raises :class:`SettingsError` listing them all.
-    """
-    from infra.settings_problems import SettingsError, cross_field_problems, problems_from_validation
-
-    source = source or f"stack '{stack}'"
-    data: dict[str, Any] = {"stack": stack, "secrets": {}}
-    for key, value in config.items():
-        if key in SECRET_KEYS:
-            data["secrets"][key] = value
-        else:
-            data[key] = value
-    problems = cross_field_problems(data)
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        raise SettingsError(source, problems_from_validation(exc) + problems) from None
-    problems += port_clash_problems(settings)
-    if problems:
-        raise SettingsError(source, problems)
-    return settings
-
-
-def port_clash_problems(settings: Settings) -> list[SettingsProblem]:
-    """Two services publishing the same host address and port cannot both start."""
-    from infra.settings_problems import SettingsProblem
-
-    taken: dict[tuple[str, int], str] = {}
-    problems = []
-    for owner, address, port in published_host_ports(settings):
-        clash = taken.get((address, port))
-        if clash:
-            problems.append(
-                SettingsProblem(f"{CONFIG_NAMESPACE}:{owner}", f"{address}:{port} is also used by {clash}", "8443")
-            )
-        taken[(address, port)] = owner
-    return problems

@@ -1,27 +1,22 @@
 """Turn invalid stack settings into problems a person can fix: key, what is wrong, a valid example.
 
-Pydantic reports type and range errors per field; the cross-field rules here (secrets required by the chosen
-features, queue mode and workers, ACME needs) run on the raw config so they are reported in the same run as
-field errors. Secret values are never echoed back.
+Pydantic reports type and range errors per field; the cross-field rules here (queue mode and workers, ACME
+needs) run on the raw config so they are reported in the same run as field errors. Which secrets are required is
+not decided here (`infra.settings_validation` takes it from the environment model); this module only phrases
+the problem. Secret values are never echoed back. It imports `infra.settings`, never the other way round.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from infra.settings import (
-    CONFIG_NAMESPACE,
-    SECRET_KEYS,
-    SECRET_PURPOSE,
-    WORKFLOW_SECRET_KEYS,
-    SecretSettings,
-    Settings,
-)
+from infra.secrets import BY_KEY, SECRET_KEYS
+from infra.settings import CONFIG_NAMESPACE, SecretSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,6 @@ def cross_field_problems(data: Mapping[str, Any]) -> list[SettingsProblem]:
         problems.append(_p("n8n.queueMode", "workers are set but run only in queue mode", "true"))
     if str(gateway.get("tlsMode", "")).lower() == "acme":
         problems += _acme_problems(gateway)
-    problems += _missing_secret_problems(data, queue_mode)
     return problems
 
 
@@ -90,15 +84,12 @@ def _acme_problems(gateway: Mapping[str, Any]) -> list[SettingsProblem]:
     return problems
 
 
-def _missing_secret_problems(data: Mapping[str, Any], queue_mode: bool) -> list[SettingsProblem]:
-    required = ["postgresPassword", "n8nDbPassword", "n8nEncryptionKey", "gatewayEditorPassword", *WORKFLOW_SECRET_KEYS]
-    if queue_mode:
-        required.append("redisPassword")
-    present = _section(data, "secrets")
+def missing_secret_problems(required: Iterable[str], present: Mapping[str, Any]) -> list[SettingsProblem]:
+    """One problem per required secret without a value, with the command that sets it (values never shown)."""
     return [
         SettingsProblem(
             f"{CONFIG_NAMESPACE}:{key}",
-            f"required secret is missing: {SECRET_PURPOSE[key]}",
+            f"required secret is missing: {BY_KEY[key].purpose}",
             f"pulumi config set --secret {CONFIG_NAMESPACE}:{key} <value>",
         )
         for key in required

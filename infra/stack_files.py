@@ -7,22 +7,17 @@ reported by key, and the caller supplies secrets from its own store.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from infra.project_files import stack_search_path, stacks_dir
 from infra.settings import CONFIG_NAMESPACE
 from infra.settings_problems import SettingsError, SettingsProblem
 
-STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
-
-
-def stacks_dir() -> Path:
-    """Where stack files live: `stacks/` of this checkout, or `$KAIZENITY_STACKS_DIR`."""
-    return Path(os.environ.get("KAIZENITY_STACKS_DIR") or STACKS_DIR)
+__all__ = ["KNOWN_NAMESPACES", "StackConfig", "available_stacks", "load_stack_config", "stacks_dir"]
 
 
 # Namespaces Pulumi itself or our provider read; anything else in a stack file is a typo.
@@ -42,14 +37,16 @@ class StackConfig:
 
 def available_stacks(directory: Path | None = None) -> list[str]:
     """Stack names that have a file in the stacks directory."""
-    found = (directory or stacks_dir()).glob("Pulumi.*.yaml")
-    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in found)
+    directories = [directory] if directory else stack_search_path()
+    found = {p for d in directories for p in d.glob("Pulumi.*.yaml")}
+    return sorted({p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in found})
 
 
 def load_stack_config(stack: str, directory: Path | None = None) -> StackConfig:
     """Parse one stack file; a missing file, bad YAML or an unknown namespace is a :class:`SettingsError`."""
-    directory = directory or stacks_dir()
-    path = directory / f"Pulumi.{stack}.yaml"
+    directories = [directory] if directory else stack_search_path()
+    candidates = [d / f"Pulumi.{stack}.yaml" for d in directories]
+    path = next((c for c in candidates if c.is_file()), candidates[0])
     if not path.is_file():
         known = ", ".join(available_stacks(directory)) or "none"
         raise SettingsError(

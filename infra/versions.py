@@ -1,4 +1,5 @@
-"""Pinned versions, read from `images/versions.env`, the single place where they are written.
+"""Pinned versions, read from `images/versions.env`, the single place where they are written (a wheel ships a
+copy: `infra.project_files.versions_file`).
 
 The offline image build (images/build.sh) and the default official image tags must name the same n8n version:
 a workflow validated against one n8n version and run on another is a production incident waiting to happen.
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-VERSIONS_FILE = Path(__file__).resolve().parent.parent / "images" / "versions.env"
+from infra.project_files import versions_file
+
+VERSIONS_FILE = versions_file()
 
 
 def read_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:

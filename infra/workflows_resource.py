@@ -2,7 +2,8 @@
 
 Its `definitions` input maps each workflow file to the hash of its content, so `pulumi preview` shows exactly
 which workflow files changed, and an `up` with no changed file (and unchanged values) changes nothing. Create
-and update run the same seeder as `kaizenity workflows seed` and the local engine: the app login role, then
+and update run the same seeder (`infra.seeding.seed_environment`) as `kaizenity workflows seed` and the local
+engine: the app login role, then
 owner and API key, credentials, workflows (validated first: one invalid file, nothing deployed). The API key and
 the credential fingerprints are kept in the resource's state (secret), so later runs reuse them.
 
@@ -18,8 +19,6 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from workflows.definitions import DEFINITIONS_DIR, ROOT
-
-APP_DATABASE_USER = "kaizenity_n8n"
 
 
 def definition_hashes() -> dict[str, str]:
@@ -54,15 +53,16 @@ class SeedWorkflowsProvider(ResourceProvider):
 
     @staticmethod
     def _seed(props: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
-        from bootstrap.app_login import ensure_app_login
-        from workflows.deploy import N8nAccess, deploy_workflows
+        from infra.seeding import seed_environment
 
-        values: dict[str, str] = dict(props["values"])
-        ensure_app_login(
-            props["databaseUrl"], values.get("appDatabaseUser", APP_DATABASE_USER), values["appDatabasePassword"]
+        report, api_key = seed_environment(
+            n8n_url=props["n8nUrl"],
+            database_url=props["databaseUrl"],
+            owner_password=props["ownerPassword"],
+            values=dict(props["values"]),
+            api_key=olds.get("apiKey"),
+            known_fingerprints=olds.get("credentialFingerprints"),
         )
-        access = N8nAccess(props["n8nUrl"], props["ownerPassword"], api_key=olds.get("apiKey"))
-        report, api_key = deploy_workflows(access, values, known_fingerprints=olds.get("credentialFingerprints") or {})
         return {**props, "apiKey": api_key, "credentialFingerprints": report.credential_fingerprints}
 
 

@@ -8,7 +8,6 @@ engineer should not wait for Pulumi or testcontainers to import before seeing a 
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 import click
 
@@ -38,12 +37,7 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attribute = target[0].split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            return _unavailable(cmd_name, target[1])
+        module = importlib.import_module(module_name)
         command = getattr(module, attribute)
         assert isinstance(command, click.Command)
         return command
@@ -52,14 +46,6 @@ class LazyGroup(click.Group):
         rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _unavailable(name: str, summary: str) -> click.Command:
-    @click.command(name=name, help=summary)
-    def placeholder(**_: Any) -> None:
-        raise click.ClickException(f"`kaizenity {name}` is not available in this build of the ops bundle.")
-
-    return placeholder
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -19,9 +19,9 @@ import click
 
 
 def _local_prefix(stack: str) -> str:
-    from infra import local_engine
+    from infra.local_overrides import local_prefix
 
-    return local_engine.local_prefix(stack)
+    return local_prefix(stack)
 
 
 def _use_local(local: bool) -> bool:
@@ -80,14 +80,16 @@ def up(stack: str, local: bool, images: str, n8n_encryption_key_file: Path | Non
     if not _use_local(local):
         sys.exit(subprocess.call(["pulumi", "up", "--stack", stack, *(["--yes"] if yes else [])]))
     from infra import local_engine
-    from infra.local_stack import LocalStackError
+    from infra.container_runner import ContainerRunnerError
+    from infra.docker_engine import containers_running
+    from infra.local_state import load_state, state_file
     from infra.settings_problems import SettingsError
 
     prefix = _local_prefix(stack)
-    existing = local_engine.load_state(prefix)
-    if existing and _containers_running(existing.containers.values()):
+    existing = load_state(prefix)
+    if existing and containers_running(existing.containers.values()):
         click.echo(f"Environment {prefix} is already up.", err=True)
-        _print_endpoints(existing.public())
+        _print_endpoints(existing.public(), stack)
         return
     if existing:
         local_engine.stop(prefix)  # a half-gone environment: start clean
@@ -98,13 +100,13 @@ def up(stack: str, local: bool, images: str, n8n_encryption_key_file: Path | Non
         _, endpoints = local_engine.start(
             stack, prefix=prefix, offline=images == "offline", progress=_stderr_progress(), preset_secrets=preset
         )
-    except (SettingsError, LocalStackError) as exc:
+    except (SettingsError, ContainerRunnerError) as exc:
         _fail(exc)
     except Exception as exc:  # the Docker engine itself: unreachable, image missing ...
         _fail(_docker_problem(exc))
-    _print_endpoints(endpoints.public())
+    _print_endpoints(endpoints.public(), stack)
     click.echo(
-        f"Secrets (editor password, database passwords) are in {local_engine.state_dir() / (prefix + '.json')} "
+        f"Secrets (editor password, database passwords) are in {state_file(prefix)} "
         "(mode 0600). Stop with `kaizenity down --local --stack " + stack + "`.",
         err=True,
     )
@@ -134,22 +136,23 @@ def down(stack: str, local: bool, yes: bool) -> None:
 @click.option("--show-secrets", is_flag=True, help="Also print the generated secrets (editor password ...).")
 def status(stack: str, output: str, show_secrets: bool) -> None:
     """Show the endpoints of a local environment and whether its containers run."""
-    from infra import local_engine
+    from infra.docker_engine import containers_running
+    from infra.local_state import load_state
 
-    endpoints = local_engine.load_state(_local_prefix(stack))
+    endpoints = load_state(_local_prefix(stack))
     if endpoints is None:
         raise click.ClickException(
             f"no local environment for stack '{stack}' is recorded. "
             f"Start one with `kaizenity up --local --stack {stack}`."
         )
     view = endpoints.public()
-    view["running"] = _containers_running(endpoints.containers.values())
+    view["running"] = containers_running(endpoints.containers.values())
     if show_secrets:
         view["secrets"] = endpoints.secrets
     if output == "json":
-        click.echo(json.dumps(view, indent=2))
+        click.echo(json.dumps({**view, "editor": editor_sign_in(endpoints.public(), stack)}, indent=2))
     else:
-        _print_endpoints(view)
+        _print_endpoints(view, stack)
 
 
 @click.command()
@@ -158,8 +161,8 @@ def status(stack: str, output: str, show_secrets: bool) -> None:
 def config(stack: str, show_model: bool) -> None:
     """Validate a stack file and report every problem at once."""
     from infra.environment import build_environment
-    from infra.settings import parse_settings
     from infra.settings_problems import SettingsError
+    from infra.settings_validation import parse_settings
     from infra.stack_files import load_stack_config
 
     try:
@@ -177,27 +180,36 @@ def config(stack: str, show_model: bool) -> None:
             click.echo(f"  {service.name:<14} {service.image:<34} ports {ports:<40} mem {service.memory_mb} MB")
 
 
-def _print_endpoints(view: dict[str, Any]) -> None:
+def editor_sign_in(view: dict[str, Any], stack: str) -> dict[str, str]:
+    """How a person opens the n8n editor: the gateway's basic auth first, then n8n's own sign-in."""
+    return {
+        "url": f"{view['gateway_url']}/",
+        "basic_auth_user": str(view["editor_user"]),
+        "n8n_sign_in_email": str(view["n8n_owner_email"]),
+        "passwords": f"kaizenity status --stack {stack} --show-secrets "
+        "(gatewayEditorPassword for basic auth, n8nOwnerPassword for n8n)",
+        "ca_certificate": str(view.get("ca_file") or "-"),
+    }
+
+
+def _print_endpoints(view: dict[str, Any], stack: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
     table = Table(title=f"Kaizenity TTA environment {view['prefix']}", show_header=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")  # paths and URLs are copied from here: fold, never truncate with an ellipsis
     for key, value in view.items():
         text = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value
         table.add_row(key, "-" if text is None else str(text))
-    Console().print(table)
-
-
-def _containers_running(names: Any) -> bool:
-    from infra.local_stack import docker_client
-
-    try:
-        client = docker_client()
-        return all(client.containers.get(name).status == "running" for name in names)
-    except Exception:
-        return False
+    console.print(table)
+    editor = Table(title="Open the n8n editor", show_header=False)
+    editor.add_column(style="bold", no_wrap=True)
+    editor.add_column(overflow="fold")
+    for key, value in editor_sign_in(view, stack).items():
+        editor.add_row(key.replace("_", " "), value)
+    console.print(editor)
 
 
 def _docker_problem(exc: Exception) -> Exception:

@@ -2,38 +2,50 @@
 
 `kaizenity_stack` (session-scoped) brings up the stack named by `--kaizenity-stack` (default `ci`) with the local
 engine: the same environment model `pulumi up` renders, with a unique name prefix, free loopback ports and
-throw-away secrets, so several runs on one machine never collide. It yields :class:`~infra.local_engine.
-LocalEndpoints` and removes every container, network and volume afterwards. Any team's own CI can use it by
-installing this package.
+throw-away secrets, so several runs on one machine never collide. It yields :class:`~infra.local_endpoints.
+LocalEndpoints` and removes every container, network and volume afterwards.
+
+Any team's own CI can use it by installing this package (`pip install kaizenity-tta-ops`, no checkout needed):
+the stack files ship inside the wheel. A team's own stack file is used with `--kaizenity-stack-file PATH` (or
+`KAIZENITY_STACKS_DIR` / `KAIZENITY_PROJECT_DIR`, see `infra.project_files`). The images are the offline
+`kaizenity-local/*` ones built by `images/build.sh`, or with `--kaizenity-images stack` the stack file's own.
 
 Tests marked `kaizenity_teardown` run last and may take the environment down to check the tear-down itself.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from infra.local_engine import LocalEndpoints
-    from infra.local_stack import LocalStack
+    from infra.container_runner import ContainerRunner
+    from infra.local_endpoints import LocalEndpoints
 
 
 @dataclass
 class KaizenityStackHandle:
-    """What the session fixture keeps: the endpoints tests use and the stack that can tear them down."""
+    """What the session fixture keeps: the endpoints tests use and the runner that can tear them down."""
 
     endpoints: LocalEndpoints
-    stack: LocalStack
+    stack: ContainerRunner
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kaizenity")
-    group.addoption("--kaizenity-stack", default="ci", help="stack file the kaizenity_stack fixture brings up")
+    group.addoption("--kaizenity-stack", default="ci", help="stack the kaizenity_stack fixture brings up")
+    group.addoption(
+        "--kaizenity-stack-file",
+        default=None,
+        metavar="PATH",
+        help="a stack file of your own (Pulumi.<stack>.yaml) to bring up instead of a bundled one",
+    )
     group.addoption(
         "--kaizenity-images",
         choices=["offline", "stack"],
@@ -59,10 +71,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def kaizenity_stack_handle(request: pytest.FixtureRequest) -> Iterator[KaizenityStackHandle]:
-    """The running environment and its LocalStack (for tests that check tear-down)."""
+    """The running environment and its ContainerRunner (for tests that check tear-down)."""
     from infra import local_engine
 
     stack_name = str(request.config.getoption("--kaizenity-stack"))
+    stack_file = request.config.getoption("--kaizenity-stack-file")
+    if stack_file:
+        stack_name = _use_stack_file(Path(stack_file))
     offline = request.config.getoption("--kaizenity-images") == "offline"
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
 
@@ -89,6 +104,17 @@ def kaizenity_stack_handle(request: pytest.FixtureRequest) -> Iterator[Kaizenity
         yield KaizenityStackHandle(endpoints, stack)
     finally:
         local_engine.stop(prefix, progress)
+
+
+def _use_stack_file(path: Path) -> str:
+    """Make the stack files' directory the one `path` is in; return the stack name its file name gives."""
+    name = path.name
+    if not (name.startswith("Pulumi.") and name.endswith(".yaml")):
+        raise pytest.UsageError(f"--kaizenity-stack-file {path}: the name must be Pulumi.<stack>.yaml")
+    if not path.is_file():
+        raise pytest.UsageError(f"--kaizenity-stack-file {path}: no such file")
+    os.environ["KAIZENITY_STACKS_DIR"] = str(path.resolve().parent)
+    return name.removeprefix("Pulumi.").removesuffix(".yaml")
 
 
 @pytest.fixture(scope="session")

@@ -15,36 +15,57 @@ def workflows() -> None:
 
 
 @workflows.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=DEFINITIONS_DIR)
-def validate(directory: Path) -> None:
-    """Check every workflow file; list every problem (file, node, field). Exit 1 if any."""
-    from workflows.validate import WorkflowValidationError, load_definitions
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--database-url",
+    envvar="KAIZENITY_VALIDATE_DATABASE_URL",
+    help="PostgreSQL with the migrations applied: every SQL statement of Postgres nodes is prepared there "
+    "(env KAIZENITY_VALIDATE_DATABASE_URL). Without it the SQL check is skipped with a message.",
+)
+@click.option("--n8n-only", is_flag=True, help="Only what n8n itself refuses or fails on; no project conventions.")
+def validate(paths: tuple[Path, ...], database_url: str | None, n8n_only: bool) -> None:
+    """Check workflow files and directories (default: workflows/definitions); list every problem with its file,
+    node and field, n8n validity and project conventions in separate sections. Exit 1 if any."""
+    from workflows.validate import validate_paths
+    from workflows.validation.problems import Section
 
-    try:
-        definitions = load_definitions(directory)
-    except WorkflowValidationError as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(1) from None
-    click.echo(f"{len(definitions)} workflow file(s) valid: " + ", ".join(d.path.name for d in definitions))
+    report = validate_paths(paths or (DEFINITIONS_DIR,), database_url=database_url, conventions=not n8n_only)
+    for notice in report.notices:
+        click.echo(f"note: {notice}", err=True)
+    sections = [Section.N8N] if n8n_only else [Section.N8N, Section.CONVENTIONS]
+    for section in sections:
+        found = report.section(section)
+        if found:
+            click.echo(f"{section} — {len(found)} problem(s):", err=True)
+            click.echo("\n".join(f"  - {p}" for p in found), err=True)
+    if report.problems:
+        raise SystemExit(1)
+    checked = ", ".join(str(s) for s in sections)
+    click.echo(
+        f"{len(report.definitions)} workflow file(s) valid ({checked}): "
+        + ", ".join(d.path.name for d in report.definitions)
+    )
 
 
 def _run(stack: str, dry_run: bool) -> None:
-    from infra import local_engine
+    from infra.local_overrides import local_prefix
+    from infra.local_seeding import seed_workflows
+    from infra.local_state import load_state, save_state
 
-    prefix = local_engine.local_prefix(stack)
-    endpoints = local_engine.load_state(prefix)
+    prefix = local_prefix(stack)
+    endpoints = load_state(prefix)
     if endpoints is None or not endpoints.n8n_url:
         raise click.ClickException(
             f"no local environment {prefix}. Fix: `kaizenity up --local --stack {stack}` (with Pulumi, `pulumi up` "
             "seeds the workflows itself)."
         )
     try:
-        report = local_engine.seed_workflows(
+        report = seed_workflows(
             endpoints, progress=lambda m: click.echo(("would " if dry_run else "") + m, err=True), dry_run=dry_run
         )
     except Exception as exc:
         raise click.ClickException(str(exc)) from None
-    local_engine.save_state(endpoints)
+    save_state(endpoints)
     click.echo("no changes" if not report.changed else f"{'plan' if dry_run else 'done'}: {_summary(report)}")
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from infra.secrets import SECRETS
+
 ROOT = Path(__file__).resolve().parent
 DEFINITIONS_DIR = ROOT / "definitions"
 MANAGED_PREFIX = "Kaizenity: "
@@ -66,16 +68,6 @@ def load_credentials(path: Path = ROOT / "credentials.yaml") -> dict[str, Creden
     }
 
 
-def load_known_node_types(path: Path = ROOT / "known_node_types.txt") -> dict[str, set[float]]:
-    """`{"n8n-nodes-base.webhook": {1, 1.1, 2, 2.1}, ...}` for the pinned n8n version."""
-    known: dict[str, set[float]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            node_type, _, versions = line.partition(" ")
-            known[node_type] = {float(v) for v in versions.split(",") if v}
-    return known
-
-
 def substitute(value: Any, values: dict[str, str]) -> Any:
     """`value` with every %%name%% replaced (a whole-string placeholder of a number becomes that number)."""
     if isinstance(value, str):
@@ -95,21 +87,16 @@ def placeholders(value: Any) -> set[str]:
     return set(PLACEHOLDER.findall(json.dumps(value)))
 
 
-# Stack secrets the workflows use as seed values (workflows/parameters.yaml); codaApiToken becomes the
-# `Authorization` header value of the Coda credential.
-SEED_SECRET_KEYS = ("appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken", "telegramBotToken",
-                    "codaApiToken")  # fmt: skip
-
-
 def values_from_secrets(
     secrets: Mapping[str, str], database_name: str, parameters: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """Seed values from a stack's workflow parameters and secrets: one mapping for Pulumi and the local engine."""
+    """Seed values from a stack's workflow parameters and secrets: one mapping for Pulumi and the local engine.
+
+    Which secret feeds which parameter, and in what form, is the secret registry's (`infra.secrets`).
+    """
     values = dict(parameters or {})
-    for key in SEED_SECRET_KEYS:
-        if secrets.get(key):
-            values["codaAuthorization" if key == "codaApiToken" else key] = (
-                f"Bearer {secrets[key]}" if key == "codaApiToken" else secrets[key]
-            )
+    for spec in SECRETS:
+        if spec.seed_value and secrets.get(spec.key):
+            values[spec.seed_value] = spec.seed_format.format(secrets[spec.key])
     values["databaseName"] = database_name
     return values

@@ -10,7 +10,6 @@ from __future__ import annotations
 from infra.model import (
     FileUpload,
     HealthCheck,
-    HttpEndpoint,
     PortBinding,
     SecretRef,
     SecretTransform,
@@ -25,6 +24,8 @@ NAME = "gateway"
 CADDYFILE = "/etc/caddy/Caddyfile"
 HEALTH_PORT = 2020  # an internal listener for the container's own health check: never published
 HEALTH_PATH = "/_gateway/healthz"
+DATA_DIR = "/data"  # XDG_DATA_HOME: certificates, ACME account, the local CA
+LOCAL_CA_FILE = f"{DATA_DIR}/caddy/pki/authorities/local/root.crt"  # `tls internal`: Caddy's own root CA
 # Routes n8n must serve to the world: production webhooks, Wait-node resumptions, n8n's own health.
 PUBLIC_PATHS = ("/webhook/*", "/webhook-waiting/*", "/healthz", "/healthz/readiness")
 
@@ -121,9 +122,9 @@ def _editor_guard(settings: Settings) -> list[str]:
 def build(settings: Settings) -> ServiceSpec:
     """The gateway container: the one service that may listen beyond loopback."""
     gw = settings.gateway
-    ports = [PortBinding(80, gw.http_port, gw.bind_address)]
+    ports = [PortBinding(80, gw.http_port, gw.bind_address, setting="gateway.httpPort")]
     if gw.tls_mode is not TlsMode.OFF:
-        ports.append(PortBinding(443, gw.https_port, gw.bind_address))
+        ports.append(PortBinding(443, gw.https_port, gw.bind_address, setting="gateway.httpsPort"))
     return ServiceSpec(
         name=NAME,
         kind="gateway",
@@ -137,10 +138,10 @@ def build(settings: Settings) -> ServiceSpec:
                 SecretRef("gatewayEditorPassword", SecretTransform.CADDY_BCRYPT),
             ),
             ("XDG_CONFIG_HOME", "/config"),
-            ("XDG_DATA_HOME", "/data"),
+            ("XDG_DATA_HOME", DATA_DIR),
         ),
         ports=tuple(ports),
-        mounts=(VolumeMount("caddy-data", "/data"), VolumeMount("caddy-config", "/config")),
+        mounts=(VolumeMount("caddy-data", DATA_DIR), VolumeMount("caddy-config", "/config")),
         uploads=(FileUpload(CADDYFILE, render_caddyfile(settings)),),
         healthcheck=HealthCheck(
             test=("CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HEALTH_PORT}{HEALTH_PATH}"),
@@ -148,7 +149,6 @@ def build(settings: Settings) -> ServiceSpec:
             retries=20,
             start_period_s=3,
         ),
-        http=HttpEndpoint(HEALTH_PORT, HEALTH_PATH, HEALTH_PATH),
         restart=settings.restart_policy,
         memory_mb=gw.memory_mb,
         cap_add=("NET_BIND_SERVICE",),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.model import EnvValue, HealthCheck, HttpEndpoint, PortBinding, SecretRef, ServiceSpec, VolumeMount
+from infra.model import EnvValue, HealthCheck, PortBinding, SecretRef, ServiceSpec, VolumeMount
 from infra.services import postgres, redis
 from infra.services.common import container_name, labels
 from infra.settings import Publish, Settings
@@ -13,15 +13,23 @@ DATA_VOLUME = "n8n-data"
 USER_FOLDER = "/home/node/.n8n"
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/healthz/readiness"
-READY_LOG_LINE = "Editor is now accessible via"
+# Public (no login) and registered with the REST API, after `/healthz/readiness` turns 200: the first request
+# the seeder makes (workflows/n8n_api.py). Checking it too makes the health check mean "the editor and its REST
+# API answer", which n8n otherwise only logs ("Editor is now accessible via"), and a log line is nothing
+# `pulumi-docker` can wait for.
+REST_SETTINGS_PATH = "/rest/settings"
 
 # `node` is in every n8n image (official and offline); wget/curl are not guaranteed to be.
-_HTTP_CHECK = "fetch('http://127.0.0.1:{port}{path}').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+_HTTP_CHECK = (
+    "Promise.all({urls}.map(u => fetch(u))).then(rs => process.exit(rs.every(r => r.ok) ? 0 : 1), "
+    "() => process.exit(1))"
+)
 
 
-def node_http_check(path: str, port: int = PORT) -> tuple[str, ...]:
-    """A Docker health check that succeeds when n8n answers `path` with 2xx."""
-    return ("CMD", "node", "-e", _HTTP_CHECK.format(port=port, path=path))
+def node_http_check(*paths: str, port: int = PORT) -> tuple[str, ...]:
+    """A Docker health check that succeeds when n8n answers every one of `paths` with 2xx."""
+    urls = "[" + ", ".join(f"'http://127.0.0.1:{port}{path}'" for path in paths) + "]"
+    return ("CMD", "node", "-e", _HTTP_CHECK.format(urls=urls))
 
 
 def shared_env(settings: Settings) -> tuple[tuple[str, EnvValue], ...]:
@@ -63,7 +71,11 @@ def build(settings: Settings) -> ServiceSpec:
     """The n8n main process, reachable from outside only through the gateway (or 127.0.0.1 when asked)."""
     n8n = settings.n8n
     url = settings.gateway.url
-    ports = (PortBinding(PORT, n8n.host_port, "127.0.0.1"),) if n8n.publish is Publish.LOOPBACK else ()
+    ports = (
+        (PortBinding(PORT, n8n.host_port, "127.0.0.1", setting="n8n.hostPort"),)
+        if n8n.publish is Publish.LOOPBACK
+        else ()
+    )
     env = (
         *shared_env(settings),
         ("N8N_PORT", str(PORT)),
@@ -84,10 +96,10 @@ def build(settings: Settings) -> ServiceSpec:
         env=env,
         ports=ports,
         mounts=(VolumeMount(DATA_VOLUME, USER_FOLDER),),
-        # Readiness (database connected and migrated) gates the gateway; liveness is in `http` for probes.
-        healthcheck=HealthCheck(test=node_http_check(READINESS_PATH), interval_s=5, retries=36, start_period_s=20),
-        http=HttpEndpoint(PORT, LIVENESS_PATH, READINESS_PATH),
-        ready_log_line=READY_LOG_LINE,
+        # Ready = database connected and migrated, and the REST API up (what the seeder talks to first).
+        healthcheck=HealthCheck(
+            test=node_http_check(READINESS_PATH, REST_SETTINGS_PATH), interval_s=5, retries=36, start_period_s=20
+        ),
         restart=settings.restart_policy,
         memory_mb=n8n.memory_mb,
         user="node",
@@ -112,7 +124,6 @@ def build_workers(settings: Settings) -> list[ServiceSpec]:
                 command=("worker", f"--concurrency={n8n.worker_concurrency}"),
                 env=(*shared_env(settings), ("QUEUE_HEALTH_CHECK_PORT", str(PORT))),
                 healthcheck=HealthCheck(test=node_http_check(LIVENESS_PATH), interval_s=5, retries=36),
-                http=HttpEndpoint(PORT, LIVENESS_PATH, LIVENESS_PATH),
                 restart=settings.restart_policy,
                 memory_mb=n8n.worker_memory_mb,
                 user="node",

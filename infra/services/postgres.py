@@ -29,7 +29,11 @@ SQL
 def build(settings: Settings) -> ServiceSpec:
     """The PostgreSQL container: published on 127.0.0.1 at most, health-checked over TCP."""
     pg = settings.postgres
-    ports = (PortBinding(PORT, pg.host_port, "127.0.0.1"),) if pg.publish is Publish.LOOPBACK else ()
+    ports = (
+        (PortBinding(PORT, pg.host_port, "127.0.0.1", setting="postgres.hostPort"),)
+        if pg.publish is Publish.LOOPBACK
+        else ()
+    )
     return ServiceSpec(
         name=NAME,
         kind="postgres",

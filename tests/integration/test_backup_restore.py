@@ -19,8 +19,8 @@ from backups.manifest import BackupCorrupted, Manifest
 from backups.restore import RestoreRefused, restore_backup
 from backups.target import DataTarget, find_target
 from infra import local_engine
-from infra.local_engine import LocalEndpoints
-from infra.local_stack import docker_client
+from infra.docker_engine import docker_client
+from infra.local_endpoints import LocalEndpoints
 
 pytestmark = pytest.mark.integration
 

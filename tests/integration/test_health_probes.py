@@ -20,7 +20,7 @@ from healthchecks.formats import render
 from healthchecks.report import Report
 from healthchecks.result import Status
 from healthchecks.runner import run
-from infra.local_engine import LocalEndpoints
+from infra.local_endpoints import LocalEndpoints
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 3.0

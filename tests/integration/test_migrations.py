@@ -23,7 +23,7 @@ from psycopg import sql
 
 from bootstrap.catalog import MIGRATIONS_DIR, load_migrations
 from bootstrap.runner import HISTORY_TABLE, MigrationDrift, apply_migrations, current_plan
-from infra.local_engine import LocalEndpoints
+from infra.local_endpoints import LocalEndpoints
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from infra.environment import build_environment
-from infra.local_engine import LocalEndpoints, local_settings
+from infra.local_endpoints import LocalEndpoints
+from infra.local_overrides import local_settings
 from kaizenity.pytest_plugin import KaizenityStackHandle
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ import httpx
 import psycopg
 import pytest
 
-from infra import local_engine
-from infra.local_engine import LocalEndpoints
+from infra.local_endpoints import LocalEndpoints
+from infra.local_seeding import seed_values_for
 from tests.fakes.coda import CodaFake
 from tests.fakes.telegram_bot_api import FakeTelegram
 from workflows.definitions import DEFINITIONS_DIR, MANAGED_PREFIX
@@ -34,7 +34,7 @@ FAST = {"heartbeatUnit": "seconds", "heartbeatEvery": "2", "dispatchSeconds": "2
 
 
 def reseed(stack: LocalEndpoints, extra: dict[str, str] | None = None, directory: Path = DEFINITIONS_DIR) -> SeedReport:
-    values = local_engine.seed_values_for(stack, "kaizenity", {**FAST, **(extra or {})})
+    values = seed_values_for(stack, "kaizenity", {**FAST, **(extra or {})})
     assert stack.n8n_url
     access = N8nAccess(stack.n8n_url, stack.secrets["n8nOwnerPassword"], api_key=stack.n8n_api_key)
     report, stack.n8n_api_key = deploy_workflows(

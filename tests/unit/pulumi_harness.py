@@ -61,12 +61,24 @@ class Rendered:
     def by_urn(self, urn: str) -> Registered:
         return next(r for r in self.resources if r.urn == urn)
 
+    def image_names(self) -> dict[str, str]:
+        """Image id (what a container's `image` input holds) -> the image reference it was pulled by."""
+        return {
+            mock_image_id(r.inputs["name"]): r.inputs["name"]
+            for r in self.of_type("docker:index/remoteImage:RemoteImage")
+        }
+
+
+def mock_image_id(name: str) -> str:
+    """The image id the mocked engine gives a `RemoteImage` of this name (stable within one test run)."""
+    return f"sha256:{abs(hash(name)):064x}"[:71]
+
 
 class _Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
         if args.typ == "docker:index/remoteImage:RemoteImage":
-            outputs["imageId"] = f"sha256:{abs(hash(args.inputs['name'])):064x}"[:71]
+            outputs["imageId"] = mock_image_id(args.inputs["name"])
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

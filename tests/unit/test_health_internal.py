@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bootstrap.catalog import MigrationFileError
 from healthchecks import gateway, n8n
 from healthchecks.context import ProbeContext
 from healthchecks.migrations import MigrationFile, compare, read_files
@@ -48,10 +49,17 @@ def test_schema_behind_drifted_and_ahead() -> None:
 def test_read_files_hashes_contents_in_version_order(tmp_path: Path) -> None:
     (tmp_path / "0010_later.sql").write_text("select 10;")
     (tmp_path / "0002_core.sql").write_text("select 2;")
-    (tmp_path / "README.sql").write_text("not a migration")
     files = read_files(tmp_path)
     assert [item.version for item in files] == ["0002", "0010"]
     assert files[0].checksum == hashlib.sha256(b"select 2;").hexdigest()
+
+
+def test_read_files_has_the_runners_rule_for_stray_files(tmp_path: Path) -> None:
+    """One reader for the runner and the probe: a file the runner refuses is no migration to the probe either."""
+    (tmp_path / "0002_core.sql").write_text("select 2;")
+    (tmp_path / "README.sql").write_text("not a migration")
+    with pytest.raises(MigrationFileError, match=r"README\.sql"):
+        read_files(tmp_path)
 
 
 # --- n8n ----------------------------------------------------------------------------------------------------

@@ -13,10 +13,12 @@ import pytest
 from infra.environment import build_environment
 from infra.model import EnvironmentModel, SecretRef, caddy_bcrypt
 from infra.services.gateway import render_caddyfile
-from infra.settings import Settings, parse_settings
+from infra.settings import Settings
+from infra.settings_validation import parse_settings
+from infra.stack_files import available_stacks
 from tests.unit.pulumi_harness import TEST_SECRETS, stack_config
 
-STACKS = ["dev", "staging", "prod", "ci"]
+STACKS = available_stacks()  # every stack file, including ones `kaizenity bootstrap` adds
 
 
 def model_for(stack: str, **overrides: Any) -> EnvironmentModel:

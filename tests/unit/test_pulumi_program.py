@@ -16,7 +16,8 @@ import pytest
 from infra.environment import build_environment
 from infra.migrations_resource import SchemaMigrationsProvider, migration_checksums, pending_between
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec
-from infra.settings import parse_settings
+from infra.settings_validation import parse_settings
+from infra.stack_files import available_stacks
 from infra.workflows_resource import SeedWorkflowsProvider, changed_definitions, definition_hashes
 from tests.unit.pulumi_harness import (
     TEST_SECRETS,
@@ -28,7 +29,7 @@ from tests.unit.pulumi_harness import (
     unwrap,
 )
 
-STACKS = ["dev", "staging", "prod", "ci"]
+STACKS = available_stacks()  # every stack file, including ones `kaizenity bootstrap` adds
 CONTAINER = "docker:index/container:Container"
 
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from infra.settings import parse_settings
 from infra.settings_problems import SettingsError
+from infra.settings_validation import parse_settings
 from infra.stack_files import available_stacks, load_stack_config
 from tests.unit.pulumi_harness import TEST_SECRETS, stack_config
 
-STACKS = ["dev", "staging", "prod", "ci"]
+STACKS = available_stacks()  # every stack file, including ones `kaizenity bootstrap` adds
 
 
 def problems(config: dict[str, Any], stack: str = "dev") -> list[str]:
@@ -21,8 +21,9 @@ def problems(config: dict[str, Any], stack: str = "dev") -> list[str]:
     return [str(problem) for problem in caught.value.problems]
 
 
-def test_the_four_stacks_exist() -> None:
-    assert available_stacks() == sorted(STACKS)
+def test_the_shipped_stacks_exist() -> None:
+    """The four stacks the README documents; a team's own stack files may come in addition."""
+    assert {"dev", "staging", "prod", "ci"} <= set(STACKS)
 
 
 @pytest.mark.parametrize("stack", STACKS)
