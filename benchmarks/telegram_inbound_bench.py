@@ -30,8 +30,9 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infra import local_engine
-from infra.local_engine import LocalEndpoints
-from infra.local_stack import configure_testcontainers
+from infra.container_runner import configure_testcontainers
+from infra.local_endpoints import LocalEndpoints
+from infra.local_seeding import seed_values_for
 from workflows.definitions import DEFINITIONS_DIR
 from workflows.deploy import N8nAccess, deploy_workflows
 
@@ -51,7 +52,7 @@ def acknowledge_first(definition: dict[str, Any]) -> dict[str, Any]:
 
 def deploy(ep: LocalEndpoints, directory: Path) -> None:
     assert ep.n8n_url
-    values = local_engine.seed_values_for(ep, "kaizenity", {})
+    values = seed_values_for(ep, "kaizenity", {})
     access = N8nAccess(ep.n8n_url, ep.secrets["n8nOwnerPassword"], api_key=ep.n8n_api_key)
     report, ep.n8n_api_key = deploy_workflows(
         access, values, known_fingerprints=ep.credential_fingerprints, definitions_dir=directory

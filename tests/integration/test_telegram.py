@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import pytest
 
-from infra.local_engine import LocalEndpoints
+from infra.local_endpoints import LocalEndpoints
 from tests.fakes.telegram_bot_api import FakeTelegram
 from tests.integration.test_workflows import reseed
 
