@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "db": ("bootstrap.cli:db", "Schema migrations: status, plan, apply, verify."),
     "health": ("healthchecks.cli:health", "Run the health probes and report what is wrong and what to do."),
     "workflows": ("workflows.cli:workflows", "Validate, plan and seed the platform's n8n workflows."),
+    "rotate": ("kaizenity.rotation_cli:rotate", "Rotate one secret (ALTER ROLE first, then the containers)."),
     "backup": ("backups.cli:backup", "Back up both databases and n8n's encryption key (checksummed)."),
     "restore": ("backups.cli:restore", "Restore a backup, verified before and after."),
 }

@@ -69,6 +69,12 @@ class N8nSession:
                 return
         raise N8nApiError("n8n login: no n8n-auth cookie in the answer; is this an n8n 2.x instance?")
 
+    def change_password(self, current: str, new: str) -> None:
+        """The logged-in user's password (n8n 2.8.4 dist/controllers/me.controller.js `updatePassword`:
+        PATCH /rest/me/password {currentPassword, newPassword}; the new one must pass n8n's password policy)."""
+        body = {"currentPassword": current, "newPassword": new}
+        _check(self._http.patch("/rest/me/password", json=body), "owner password change")
+
     def create_api_key(self, label: str) -> str:
         body = {"label": label, "scopes": OWNER_SCOPES, "expiresAt": None}
         data = _check(self._http.post("/rest/api-keys", json=body), "API key creation")
