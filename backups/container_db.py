@@ -7,12 +7,14 @@ as the superuser, which the image trusts; no password crosses a command line.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 FIELD_SEPARATOR = "\x1f"
 RESTORE_DIR = "/var/lib/postgresql/kaizenity-restore"  # the postgres home, beside (not in) PGDATA
@@ -20,6 +22,10 @@ RESTORE_DIR = "/var/lib/postgresql/kaizenity-restore"  # the postgres home, besi
 
 class DatabaseToolError(RuntimeError):
     """A pg_dump/pg_restore/psql run inside the container failed."""
+
+    def __init__(self, message: str, exit_code: int = -1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class ContainerDatabase:
@@ -59,7 +65,7 @@ class ContainerDatabase:
     def dump(self, database: str, destination: Path) -> None:
         """pg_dump in custom format, streamed from the container into `destination`."""
         command = ["pg_dump", "--format=custom", "--compress=6", *self._conn(database)]
-        with destination.open("wb") as handle:
+        with private_file(destination) as handle:
             for chunk in self._stream(command, what=f"pg_dump of {database}"):
                 handle.write(chunk)
 
@@ -79,25 +85,10 @@ class ContainerDatabase:
         return ["--username", self._superuser, "--dbname", database, "--host", "/var/run/postgresql"]
 
     def _run(self, command: list[str], *, what: str, user: str = "postgres") -> bytes:
-        chunks = list(self._stream(command, what=what, user=user))
-        return b"".join(chunks)
+        return run_in(self._client, self._container, command, what=what, user=user)
 
     def _stream(self, command: list[str], *, what: str, user: str = "postgres") -> Iterator[bytes]:
-        api = self._client.api
-        exec_id = api.exec_create(self._container.id, command, user=user)["Id"]
-        errors = io.BytesIO()
-        for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
-            if stderr:
-                errors.write(stderr)
-            if stdout:
-                yield stdout
-        exit_code = _exit_code(api, exec_id)
-        if exit_code != 0:
-            message = errors.getvalue().decode(errors="replace").strip()[-2000:]
-            raise DatabaseToolError(
-                f"{what} in container {self._container.name} failed (exit {exit_code}): {message or 'no output'}. "
-                f"Fix: see the error above; `docker logs {self._container.name}` shows the server's side."
-            )
+        return stream_in(self._client, self._container, command, what=what, user=user)
 
     def _copy_in(self, path: Path) -> None:
         self._run(["mkdir", "-p", RESTORE_DIR], what="restore directory", user="root")
@@ -112,6 +103,31 @@ class ContainerDatabase:
             raise DatabaseToolError(f"could not copy {path.name} into {self._container.name}.")
 
 
+def run_in(client: Any, container: Any, command: list[str], *, what: str, user: str = "postgres") -> bytes:
+    """Run `command` in a running container (docker exec) and return its stdout; raise naming `what` on failure."""
+    return b"".join(stream_in(client, container, command, what=what, user=user))
+
+
+def stream_in(client: Any, container: Any, command: list[str], *, what: str, user: str = "postgres") -> Iterator[bytes]:
+    """Like :func:`run_in`, yielding stdout as it comes (large outputs never sit in memory whole)."""
+    api = client.api
+    exec_id = api.exec_create(container.id, command, user=user)["Id"]
+    errors = io.BytesIO()
+    for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
+        if stderr:
+            errors.write(stderr)
+        if stdout:
+            yield stdout
+    exit_code = _exit_code(api, exec_id)
+    if exit_code != 0:
+        message = errors.getvalue().decode(errors="replace").strip()[-2000:]
+        raise DatabaseToolError(
+            f"{what} in container {container.name} failed (exit {exit_code}): {message or 'no output'}. "
+            f"Fix: see the error above; `docker logs {container.name}` shows the server's side.",
+            exit_code,
+        )
+
+
 def _exit_code(api: Any, exec_id: str) -> int:
     for _ in range(50):  # the stream can end a moment before Docker records the exit code
         code = api.exec_inspect(exec_id).get("ExitCode")
@@ -119,3 +135,15 @@ def _exit_code(api: Any, exec_id: str) -> int:
             return int(code)
         time.sleep(0.05)
     return -1
+
+
+@contextlib.contextmanager
+def private_file(path: Path) -> Iterator[BinaryIO]:
+    """Open `path` for writing, created 0600 from the first byte (a dump holds every secret n8n stores).
+
+    `Path.open` would create it with the umask's mode (often 0644) and leave a window before any chmod.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode under O_CREAT
+    with os.fdopen(fd, "wb") as handle:
+        yield handle

@@ -17,17 +17,39 @@ PASSPHRASE_FILE = STATE_DIR / "passphrase"
 def run(
     args: list[str], say: Callable[[str], None], *, check: bool = True, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run(["pulumi", *args], capture_output=True, text=True, check=False, env=_env(), input=stdin)
+    completed = subprocess.run(
+        ["pulumi", *args], capture_output=True, text=True, check=False, env=pulumi_env(), input=stdin
+    )
     if check and completed.returncode != 0:
         raise RuntimeError(f"`pulumi {args[0]}` failed: {completed.stderr.strip()[-800:]}")
     return completed
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    if not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+def pulumi_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for every `pulumi` this bundle runs (bootstrap, `kaizenity up/down`, rotation).
+
+    Stacks bootstrap created use the passphrase secrets provider with the passphrase in PASSPHRASE_FILE; without
+    PULUMI_CONFIG_PASSPHRASE(_FILE) Pulumi would prompt, or fail when not on a terminal
+    (pulumi/pulumi pkg/secrets/passphrase/manager.go). A passphrase the operator set is never overridden.
+    """
+    env = dict(os.environ if base is None else base)
+    operator_set = env.get("PULUMI_CONFIG_PASSPHRASE") or env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if not operator_set and PASSPHRASE_FILE.is_file():
         env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(PASSPHRASE_FILE.resolve())
     return env
+
+
+def destroy_hint(stack: str, protect_volumes: bool) -> str | None:
+    """What to tell the operator before `pulumi destroy` of a stack whose data volumes are protected."""
+    if not protect_volumes:
+        return None
+    return (
+        f"Stack '{stack}' protects its data volumes (protectVolumes: true): `pulumi destroy` fails "
+        "at them. To remove everything but the data, run "
+        f"`kaizenity down --stack {stack} --keep-data` (pulumi destroy --exclude-protected). To remove the stack "
+        f"entirely: `pulumi state unprotect --all --stack {stack}`, then `kaizenity down`; the volumes are retained "
+        "on the host (retainOnDelete) until you remove them with `docker volume rm` - back them up first."
+    )
 
 
 def ensure_backend(say: Callable[[str], None]) -> None:

@@ -22,7 +22,7 @@ from healthchecks.formats import FORMATS
 if TYPE_CHECKING:
     from healthchecks.plan import Plan
 
-PROBE_NAMES = ("database", "n8n", "gateway", "coda", "telegram", "slack", "whatsapp")
+PROBE_NAMES = ("database", "n8n", "gateway", "redis", "queue", "coda", "telegram", "slack", "whatsapp")
 UNKNOWN_EXIT = 3
 
 

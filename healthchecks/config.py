@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from healthchecks import coda, database, gateway, n8n, slack, telegram, whatsapp
+from healthchecks import backups, coda, database, gateway, n8n, n8n_queue, slack, telegram, whatsapp
+from healthchecks import redis as redis_probe
 from healthchecks.heartbeat import HeartbeatSource, sql_heartbeat
 from healthchecks.migrations import DEFAULT_DIR
 from healthchecks.plan import NotConfigured, Plan, Planned
@@ -33,11 +34,17 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "KAIZENITY_N8N_API_KEY": ("n8n", "api_key"),
     "KAIZENITY_N8N_SEED_WORKFLOWS": ("n8n", "seed_workflows"),
     "KAIZENITY_N8N_HEARTBEAT_SOURCE": ("n8n", "heartbeat_source"),
+    "KAIZENITY_BACKUPS_DATABASE_URL": ("backups", "url"),
+    "KAIZENITY_BACKUPS_BASE_AGE_WARNING_HOURS": ("backups", "base_age_warning_hours"),
+    "KAIZENITY_BACKUPS_BASE_AGE_CRITICAL_HOURS": ("backups", "base_age_critical_hours"),
     "KAIZENITY_GATEWAY_URL": ("gateway", "url"),
     "KAIZENITY_GATEWAY_TLS_WARNING_DAYS": ("gateway", "tls_warning_days"),
     "KAIZENITY_GATEWAY_TLS_CRITICAL_DAYS": ("gateway", "tls_critical_days"),
     "KAIZENITY_GATEWAY_TLS_INTERNAL": ("gateway", "tls_internal"),
     "KAIZENITY_GATEWAY_CA_FILE": ("gateway", "ca_file"),
+    "KAIZENITY_REDIS_URL": ("redis", "url"),
+    "KAIZENITY_QUEUE_EXPECTED_WORKERS": ("queue", "expected_workers"),
+    "KAIZENITY_N8N_DATABASE_URL": ("queue", "n8n_database_url"),
     "CODA_API_TOKEN": ("coda", "token"),
     "CODA_DOC_ID": ("coda", "doc_id"),
     "CODA_API_BASE_URL": ("coda", "base_url"),
@@ -47,6 +54,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "TELEGRAM_WEBHOOK_URL": ("telegram", "webhook_url"),
     "SLACK_BOT_TOKEN": ("slack", "token"),
     "SLACK_API_BASE_URL": ("slack", "base_url"),
+    "SLACK_REQUIRED_SCOPES": ("slack", "required_scopes"),
     "WHATSAPP_TOKEN": ("whatsapp", "token"),
     "WHATSAPP_PHONE_NUMBER_ID": ("whatsapp", "phone_number_id"),
     "WHATSAPP_API_BASE_URL": ("whatsapp", "base_url"),
@@ -55,8 +63,16 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
 SECRET_KEYS = frozenset(
     {("n8n", "api_key"), ("coda", "token"), ("telegram", "token"), ("slack", "token"), ("whatsapp", "token")}
 )
-DSN_KEYS = frozenset({("database", "url"), ("n8n", "heartbeat_database_url")})
-PROBES = ("database", "n8n", "gateway", "coda", "telegram", "slack", "whatsapp")
+DSN_KEYS = frozenset(
+    {
+        ("database", "url"),
+        ("n8n", "heartbeat_database_url"),
+        ("redis", "url"),
+        ("queue", "n8n_database_url"),
+        ("backups", "url"),
+    }
+)
+PROBES = ("database", "n8n", "gateway", "redis", "queue", "coda", "telegram", "slack", "whatsapp", "backups")
 
 
 class ConfigError(ValueError):
@@ -207,8 +223,8 @@ def build_plan(data: Mapping[str, Any]) -> Plan:
     skipped: list[NotConfigured] = []
     problems: list[str] = []
     builders: dict[str, Builder] = {
-        "database": _database, "n8n": _n8n, "gateway": _gateway, "coda": _coda,
-        "telegram": _telegram, "slack": _slack, "whatsapp": _whatsapp,
+        "database": _database, "n8n": _n8n, "gateway": _gateway, "redis": _redis, "queue": _queue, "coda": _coda,
+        "telegram": _telegram, "slack": _slack, "whatsapp": _whatsapp, "backups": _backups,
     }  # fmt: skip
     for name, build in builders.items():
         section = _Section(name, _mapping(data, name))
@@ -320,6 +336,43 @@ def _gateway(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured])
     return Planned("gateway", gateway.probe, target)
 
 
+def _redis(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:
+    if missing := s.missing("url"):
+        _skip(skipped, "redis", missing, "queue mode only: Redis reachable, memory, eviction policy, AOF")
+        return None
+    target = redis_probe.RedisTarget(
+        url=s.text("url") or "",
+        memory_warning_percent=s.real("memory_warning_percent", 80.0),
+        memory_critical_percent=s.real("memory_critical_percent", 95.0),
+        require_aof=s.flag("require_aof", True) is not False,
+    )
+    return Planned("redis", redis_probe.probe, target)
+
+
+def _queue(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:
+    """n8n's queue (queue mode): needs the Redis URL (from the redis section unless `queue.url` is set)."""
+    url = s.text("url") or _raw(data, "redis", "url")
+    if not url:
+        _skip(skipped, "queue", ("KAIZENITY_REDIS_URL / redis.url",), "queue mode only: live workers and backlog")
+        return None
+    expected = s.number("expected_workers", None)
+    target = n8n_queue.QueueTarget(
+        url=url,
+        prefix=s.text("prefix", "bull") or "bull",
+        expected_workers=int(expected) if expected is not None else None,
+        waiting_warning=int(s.real("waiting_warning", 50)),
+        waiting_critical=int(s.real("waiting_critical", 500)),
+        oldest_warning_seconds=s.real("oldest_warning_seconds", 60.0),
+        oldest_critical_seconds=s.real("oldest_critical_seconds", 300.0),
+        n8n_database_url=s.text("n8n_database_url"),
+        crashed_window_minutes=s.real("crashed_window_minutes", 60.0),
+        crashed_warning=int(s.real("crashed_warning", 1)),
+        crashed_critical=int(s.real("crashed_critical", 10)),
+        orphan_grace_seconds=s.real("orphan_grace_seconds", 60.0),
+    )
+    return Planned("queue", n8n_queue.probe, target)
+
+
 def _coda(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:
     if missing := s.missing("token", "doc_id"):
         _skip(skipped, "coda", missing, "Coda token, doc and tables")
@@ -356,7 +409,8 @@ def _slack(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -
         _skip(skipped, "slack", missing, "Slack bot token (only if Slack is used)")
         return None
     base_url = (s.text("base_url", slack.DEFAULT_BASE_URL) or "").rstrip("/")
-    return Planned("slack", slack.probe, slack.SlackTarget(s.text("token") or "", base_url))
+    scopes = s.names("required_scopes") or slack.DEFAULT_REQUIRED_SCOPES
+    return Planned("slack", slack.probe, slack.SlackTarget(s.text("token") or "", base_url, scopes))
 
 
 def _whatsapp(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:
@@ -370,3 +424,19 @@ def _whatsapp(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]
         api_version=s.text("api_version", whatsapp.DEFAULT_API_VERSION) or whatsapp.DEFAULT_API_VERSION,
     )
     return Planned("whatsapp", whatsapp.probe, target)
+
+
+def _backups(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:
+    """Planned only where backups are expected (the URL is set: by hand, or by the local record when the
+    environment runs a backup sidecar), so stacks without backups do not report a CRITICAL they chose."""
+    if missing := s.missing("url"):
+        _skip(skipped, "backups", missing, "age of the last base backup and WAL archive lag (backup sidecar)")
+        return None
+    target = backups.BackupsTarget(
+        dsn=s.text("url") or "",
+        base_age_warning_hours=s.real("base_age_warning_hours", 26.0),
+        base_age_critical_hours=s.real("base_age_critical_hours", 50.0),
+        lag_warning_bytes=s.real("lag_warning_bytes", 64 * 1024 * 1024),
+        lag_critical_bytes=s.real("lag_critical_bytes", 1024 * 1024 * 1024),
+    )
+    return Planned("backups", backups.probe, target)

@@ -32,6 +32,8 @@ LOCAL_STATE: dict[str, tuple[str, str]] = {
     "n8n_url": ("n8n", "url"),
     "n8n_api_key": ("n8n", "api_key"),
     "database_url": ("database", "url"),
+    "redis_url": ("redis", "url"),
+    "n8n_database_url": ("queue", "n8n_database_url"),
 }
 
 
@@ -48,7 +50,13 @@ def settings_from_stack(name: str, environ: Mapping[str, str] = os.environ) -> d
     for prefix in (f"kaizenity-{name}-local", name):
         path = state_dir(environ) / f"{prefix}.json"
         if path.is_file():
-            settings = _pick(json.loads(path.read_text(encoding="utf-8")), LOCAL_STATE)
+            state = json.loads(path.read_text(encoding="utf-8"))
+            settings = _pick(state, LOCAL_STATE)
+            workers = [name for name in state.get("containers", {}) if name.startswith("n8n-worker-")]
+            if workers and "redis" in settings:  # queue mode: the pool the stack declares is what must be live
+                settings.setdefault("queue", {})["expected_workers"] = str(len(workers))
+            if "backup" in state.get("containers", {}) and state.get("database_url"):
+                settings.setdefault("backups", {})["url"] = state["database_url"]  # it runs a backup sidecar
             if "ca_file" in settings.get("gateway", {}):
                 settings["gateway"]["tls_internal"] = "true"  # the local engine's gateway uses Caddy's local CA
             return settings

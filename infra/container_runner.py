@@ -78,6 +78,11 @@ class ContainerRunner:
             raise
         return self.running
 
+    def start_service(self, spec: ServiceSpec) -> None:
+        """Start one service of the model and wait until it is ready (rolling replacement, infra/scaling.py)."""
+        configure_testcontainers()
+        self._start_service(spec)
+
     def down(self) -> None:
         """Remove every container, volume and the network of this environment (by label)."""
         remove_environment(self.model.prefix, self._progress)
@@ -154,6 +159,8 @@ def create_container(client: Any, create: ContainerCreateSpec) -> Any:
         security_opt=list(create.security_opts),
         log_config=LogConfig(type=create.log_driver, config=create.log_options),
         restart_policy={"Name": create.restart_policy},
+        read_only=create.read_only_rootfs,
+        tmpfs=create.tmpfs,
     )
     networking = api.create_networking_config(
         {create.network: api.create_endpoint_config(aliases=list(create.aliases))}
@@ -174,7 +181,10 @@ def create_container(client: Any, create: ContainerCreateSpec) -> Any:
     )
     container = client.containers.get(created["Id"])
     for upload in create.uploads:
-        if not container.put_archive("/", build_transfer_tar(upload.content.encode(), upload.target, upload.mode)):
+        # An archive put at `/` is refused for a read-only root filesystem ("container rootfs is marked
+        # read-only") even when the file's directory is a volume; put at that directory, it is accepted there.
+        directory, name = os.path.split(upload.target)
+        if not container.put_archive(directory or "/", build_transfer_tar(upload.content.encode(), name, upload.mode)):
             raise ContainerRunnerError(f"could not put {upload.target} into {create.name}")
     return container
 

@@ -52,6 +52,8 @@ class ContainerCreateSpec:
     aliases: tuple[str, ...]
     uploads: tuple[Upload, ...]
     ready_timeout_s: int
+    read_only_rootfs: bool = False
+    tmpfs: dict[str, str] | None = None  # container path -> mount options
 
 
 def render_container(model: EnvironmentModel, spec: ServiceSpec, secrets: Mapping[str, str]) -> ContainerCreateSpec:
@@ -81,6 +83,8 @@ def render_container(model: EnvironmentModel, spec: ServiceSpec, secrets: Mappin
         aliases=spec.aliases,
         uploads=tuple(Upload(u.target, u.content, 0o755 if u.executable else 0o644) for u in spec.uploads),
         ready_timeout_s=spec.ready_timeout_s(),
+        read_only_rootfs=spec.read_only_rootfs,
+        tmpfs=dict(spec.tmpfs) or None,
     )
 
 
@@ -90,7 +94,10 @@ def render_environment(model: EnvironmentModel, secrets: Mapping[str, str]) -> d
 
 
 def _env_value(value: EnvValue, secrets: Mapping[str, str]) -> str:
-    return resolve_secret(value, secrets[value.key]) if isinstance(value, SecretRef) else value
+    if not isinstance(value, SecretRef):
+        return value
+    salt = secrets[value.salt_key] if value.salt_key else None
+    return resolve_secret(value, secrets[value.key], salt)
 
 
 def _healthcheck(spec: ServiceSpec) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from infra.environment import loopback_database_url
 from infra.model import EnvironmentModel
+from infra.queue_info import redis_host_url
 from infra.secrets import SECRET_KEYS
 from infra.url_masking import mask_password
 from workflows.deploy import OWNER_EMAIL as N8N_OWNER_EMAIL  # the e-mail the seeder creates n8n's owner with
@@ -33,6 +34,7 @@ class LocalEndpoints:
     n8n_api_key: str | None = None
     credential_fingerprints: dict[str, str] = field(default_factory=dict)
     n8n_owner_email: str = N8N_OWNER_EMAIL
+    redis_url: str | None = None  # queue mode with Redis published on loopback (holds the password)
 
     def stack_secrets(self) -> dict[str, str]:
         """The secrets the stack settings know (`postgresPassword` ...)."""
@@ -42,7 +44,7 @@ class LocalEndpoints:
         """Everything but the secrets (URLs with passwords are shown with the password masked)."""
         hidden = {"secrets", "editor_password", "n8n_api_key", "credential_fingerprints"}
         view = {k: v for k, v in asdict(self).items() if k not in hidden}
-        for key in ("database_url", "n8n_database_url"):
+        for key in ("database_url", "n8n_database_url", "redis_url"):
             if view[key]:
                 view[key] = mask_password(view[key])
         return view
@@ -65,4 +67,5 @@ def endpoints_for(model: EnvironmentModel, secrets: Mapping[str, str], ca_file: 
         network=model.network.docker_name,
         containers={service.name: service.container_name for service in model.services},
         secrets=dict(secrets),
+        redis_url=redis_host_url(model, secrets),
     )

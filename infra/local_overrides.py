@@ -66,7 +66,7 @@ def local_config(
 ) -> dict[str, Any]:
     """The raw config (stack-file keys, no namespace) the local engine validates: the stack file's, overridden.
 
-    `overrides` replaces whole top-level sections (e.g. {"monitoring": {"enabled": True}}) for tests and drills."""
+    `overrides` replaces whole top-level sections (e.g. {"backups": {"enabled": True}}) for tests and drills."""
     config: dict[str, Any] = {
         k: (dict(v) if isinstance(v, dict) else v) for k, v in load_stack_config(stack).values.items()
     }
@@ -79,6 +79,7 @@ def local_config(
         config["gateway"] = {**config.get("gateway", {}), "httpPort": free_port(), "httpsPort": free_port()}
         config["postgres"] = {**config.get("postgres", {}), "hostPort": free_port()}
         config["n8n"] = {**config.get("n8n", {}), "hostPort": free_port()}
+        config["redis"] = {**config.get("redis", {}), "hostPort": free_port()}
     config.update(overrides or {})
     config.update(secrets or {})
     return config

@@ -3,7 +3,9 @@
 Its inputs are the migration files' checksums and the database URL (secret). Its diff is the set of migrations
 that are new or changed since the last `pulumi up`, so an `up` with no new file changes nothing; create and
 update run the same runner as `kaizenity db apply` and CI (advisory lock, one transaction per file, drift
-refused). Deleting the resource never drops the schema: it is the platform's data.
+refused). Deleting the resource never drops the schema: it is the platform's data. A recreated database (new
+PostgreSQL container, or a different `system_identifier`) is a change too, so it gets migrated
+(infra/database_identity.py).
 
 The runner connects from the machine that runs Pulumi, so the database must be published there (loopback).
 With `postgres.publish: none` (prod) the program registers no such resource and warns: run `kaizenity db apply`
@@ -17,7 +19,14 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from infra.database_identity import IDENTITY_OUTPUT, INSTANCE_INPUT, database_was_recreated, system_identifier
+
 RESOURCE_TYPE = "kaizenity:schema:Migrations"
+# Outputs holding a secret. The dynamic provider answers Configure with acceptSecrets=False, so the engine gets
+# plain outputs and re-marks only those whose same-named input was secret (pulumi/pulumi
+# pkg/resource/plugin/provider_plugin.go `annotateSecrets`); naming them here keeps them encrypted in state even
+# if an input stops being secret.
+SECRET_OUTPUTS = ["databaseUrl"]
 
 
 def migration_checksums() -> dict[str, str]:
@@ -41,8 +50,8 @@ class SchemaMigrationsProvider(ResourceProvider):
         return CreateResult(id_="schema-migrations", outs=self._apply(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        pending = pending_between(olds, news)
-        return DiffResult(changes=bool(pending), replaces=[], stables=["databaseUrl"], delete_before_replace=False)
+        changed = bool(pending_between(olds, news)) or database_was_recreated(olds, news)
+        return DiffResult(changes=changed, replaces=[], stables=["databaseUrl"], delete_before_replace=False)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs=self._apply(news))
@@ -55,7 +64,8 @@ class SchemaMigrationsProvider(ResourceProvider):
         from bootstrap.runner import apply_migrations
 
         applied = apply_migrations(props["databaseUrl"])
-        return {**props, "applied": [m.label for m in applied]}
+        identity = system_identifier(props["databaseUrl"])
+        return {**props, "applied": [m.label for m in applied], IDENTITY_OUTPUT: identity}
 
 
 class SchemaMigrations(pulumi.dynamic.Resource):
@@ -63,10 +73,20 @@ class SchemaMigrations(pulumi.dynamic.Resource):
 
     applied: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, database_url: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(
-            SchemaMigrationsProvider(),
-            name,
-            {"databaseUrl": pulumi.Output.secret(database_url), "checksums": migration_checksums(), "applied": None},
-            opts,
-        )
+    def __init__(
+        self,
+        name: str,
+        database_url: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+        database_instance: pulumi.Input[str] | None = None,
+    ) -> None:
+        props = {
+            "databaseUrl": pulumi.Output.secret(database_url),
+            "checksums": migration_checksums(),
+            # The PostgreSQL container's id: a replaced container (and volume) re-runs the migrations.
+            INSTANCE_INPUT: database_instance,
+            "applied": None,
+            IDENTITY_OUTPUT: None,
+        }
+        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS)
+        super().__init__(SchemaMigrationsProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret_opts))

@@ -24,6 +24,7 @@ class SecretTransform(StrEnum):
 
     PLAIN = "plain"
     CADDY_BCRYPT = "caddy_bcrypt"  # base64(bcrypt(value)), what Caddy's basicauth expects
+    N8N_ROUTE = "n8n_route"  # the one-way internal webhook path n8n registers for a public path token
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class SecretRef:
 
     key: str
     transform: SecretTransform = SecretTransform.PLAIN
+    salt_key: str | None = None  # CADDY_BCRYPT: the secret that seeds the hash's salt (random, stored with the rest)
 
 
 EnvValue = str | SecretRef
@@ -106,6 +108,10 @@ class ServiceSpec:
     security_opts: tuple[str, ...] = ("no-new-privileges:true",)
     labels: tuple[tuple[str, str], ...] = ()
     stop_grace_s: int = 30
+    # A read-only root filesystem: writes go only to `mounts` and `tmpfs`. Docker refuses to copy an upload into
+    # a read-only root, so a service with uploads needs their targets inside a volume mount.
+    read_only_rootfs: bool = False
+    tmpfs: tuple[tuple[str, str], ...] = ()  # (container path, mount options such as "size=16m,mode=1777")
     # json-file log rotation: an unbounded container log fills the host's disk eventually.
     log_options: tuple[tuple[str, str], ...] = (("max-size", "10m"), ("max-file", "5"))
 
@@ -122,7 +128,8 @@ class ServiceSpec:
 
     def secret_keys(self) -> set[str]:
         """Settings keys of the secrets this service receives."""
-        return {value.key for _, value in self.env if isinstance(value, SecretRef)}
+        refs = [value for _, value in self.env if isinstance(value, SecretRef)]
+        return {ref.key for ref in refs} | {ref.salt_key for ref in refs if ref.salt_key}
 
 
 @dataclass(frozen=True)
@@ -212,23 +219,39 @@ class EnvironmentModel:
         return waves
 
 
-def resolve_secret(ref: SecretRef, value: str) -> str:
-    """Turn a secret's raw value into what the container receives. Deterministic, so that re-rendering
-    the same secret does not change the container's inputs (which would make `pulumi up` replace it)."""
+def resolve_secret(ref: SecretRef, value: str, salt: str | None = None) -> str:
+    """Turn a secret's raw value into what the container receives. Deterministic given the secrets, so that
+    re-rendering does not change the container's inputs (which would make `pulumi up` replace it)."""
     if ref.transform is SecretTransform.PLAIN:
         return value
-    return caddy_bcrypt(value)
+    if ref.transform is SecretTransform.N8N_ROUTE:
+        return internal_route_token(value)
+    if not salt:
+        raise ValueError(f"secret {ref.key}: a bcrypt hash needs its salt secret {ref.salt_key or '(none named)'}")
+    return caddy_bcrypt(value, salt)
 
 
-def caddy_bcrypt(password: str, cost: int = 12) -> str:
-    """base64(bcrypt(password)), with a salt derived from the password so the output is stable.
+def internal_route_token(public_token: str) -> str:
+    """The path segment n8n registers for a public webhook path token: a one-way function of it.
 
-    A random salt would give a new hash on every render and so a new gateway container on every `pulumi up`.
-    The derived salt still differs per password, and the bcrypt cost is what protects the hash.
+    The gateway checks the public token and rewrites to this one, so the public token never reaches n8n (n8n
+    logs the path of every failed webhook request and stores the route in its database). Knowing this value
+    only helps someone who can already reach n8n without the gateway.
+    """
+    return hashlib.sha256(b"kaizenity-n8n-route:" + public_token.encode()).hexdigest()[:32]
+
+
+def caddy_bcrypt(password: str, salt_secret: str, cost: int = 12) -> str:
+    """base64(bcrypt(password)), its 16-byte salt taken from `salt_secret`, a random secret of its own.
+
+    A salt made fresh at each render would change the hash, and so replace the gateway container, on every
+    `pulumi up`; a salt derived from the password (the former scheme) let a guess be checked against a leaked
+    hash without a per-environment unknown. The salt secret is generated with the other secrets and rotated
+    with the password (docs/security.md).
     """
     import bcrypt  # lazy: only renderers need it
 
-    digest = hashlib.sha256(b"kaizenity-gateway-basic-auth:" + password.encode()).digest()[:16]
+    digest = hashlib.sha256(b"kaizenity-gateway-bcrypt-salt:" + salt_secret.encode()).digest()[:16]
     alphabet = str.maketrans(
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
         "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",

@@ -17,6 +17,7 @@ import pulumi_docker as docker
 
 from infra.environment import build_environment, loopback_database_url
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec, resolve_secret
+from infra.rotation_resource import role_passwords_for
 from infra.secrets import seed_secret_keys
 from infra.settings import CONFIG_NAMESPACE, Settings
 from infra.settings_validation import parse_settings
@@ -27,8 +28,10 @@ COMPONENT_TYPES = {
     "postgres": "kaizenity:service:PostgreSQL",
     "n8n": "kaizenity:service:N8n",
     "n8n-worker": "kaizenity:service:N8nWorker",
+    "n8n-webhook": "kaizenity:service:N8nWebhook",
     "redis": "kaizenity:service:Redis",
     "gateway": "kaizenity:service:Gateway",
+    "backup": "kaizenity:service:Backup",
     "prometheus": "kaizenity:monitoring:Prometheus",
     "alertmanager": "kaizenity:monitoring:Alertmanager",
     "postgres-exporter": "kaizenity:monitoring:PostgresExporter",
@@ -50,6 +53,36 @@ class ServiceComponentArgs:
     depends_on: Sequence[pulumi.Resource] = ()
 
 
+# What terraform-provider-docker v4.5.0 (pinned by pulumi-docker 5.2) does with these inputs, and the options that
+# make `pulumi up` do what the diff shows (kreuzwerker/terraform-provider-docker internal/provider/
+# resource_docker_container.go for ForceNew, resource_docker_container_funcs.go for Update and Read):
+CONTAINER_PROVIDER_OPTIONS: dict[str, Any] = {
+    # `healthcheck` is neither ForceNew nor among the attributes Update applies (restart, memory, CPU, blkio): an
+    # edited health check would show as an update and never reach the container. Replacing it is the only way.
+    "replace_on_changes": ["healthcheck"],
+    "ignore_changes": [
+        # Read stores the daemon's merged log config (`containerLogOptsForState`), so daemon-wide defaults
+        # (daemon.json log-opts) differ from ours and, log_opts being ForceNew, would replace the container on every
+        # up. Changing log rotation therefore needs `pulumi up --replace <container urn>`.
+        "logOpts",
+        # Not set by us; Read reports Docker's default (twice `memory`), which would show a spurious update.
+        "memorySwap",
+    ],
+}
+# Network: `ipv6` is ForceNew and only sent when true; Read stores what the daemon chose, so a daemon that enables
+# IPv6 by default would replace the network on every up. The fixed name means the old network must go first.
+NETWORK_PROVIDER_OPTIONS: dict[str, Any] = {"ignore_changes": ["ipv6"], "delete_before_replace": True}
+
+
+def volume_provider_options(protect: bool) -> dict[str, Any]:
+    """Options of a named volume. Its name is fixed and Docker's volume create returns an existing volume of that
+    name, so create-before-delete would hand the replacement the old volume and then delete it: delete first.
+    Where volumes are protected (staging, prod) they are also retained: after `pulumi state unprotect` a
+    `pulumi destroy` removes them from the stack but leaves the data on the host (remove it with
+    `docker volume rm` deliberately)."""
+    return {"protect": protect, "retain_on_delete": protect, "delete_before_replace": True}
+
+
 class ServiceComponent(pulumi.ComponentResource):
     """One service: its container, named after the model, health-checked before dependents are created."""
 
@@ -68,6 +101,7 @@ class ServiceComponent(pulumi.ComponentResource):
                 depends_on=[*args.depends_on, *args.volumes.values()],
                 # Fixed container names: the old container must go before its replacement can take the name.
                 delete_before_replace=True,
+                **CONTAINER_PROVIDER_OPTIONS,
             ),
         )
         self.container_name = self.container.name
@@ -103,6 +137,8 @@ def _container_args(args: ServiceComponentArgs) -> docker.ContainerArgs:
         restart=spec.restart,
         memory=spec.memory_mb,
         user=spec.user,
+        read_only=spec.read_only_rootfs or None,
+        tmpfs=dict(spec.tmpfs) or None,
         networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network.name, aliases=list(spec.aliases))],
         capabilities=docker.ContainerCapabilitiesArgs(drops=list(spec.cap_drop), adds=list(spec.cap_add)),
         security_opts=list(spec.security_opts),
@@ -160,14 +196,14 @@ class KaizenityEnvironment(pulumi.ComponentResource):
             driver="bridge",
             internal=model.network.internal,
             labels=[docker.NetworkLabelArgs(label=k, value=v) for k, v in model.labels],
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, **NETWORK_PROVIDER_OPTIONS),
         )
         self.volumes = {
             volume.name: docker.Volume(
                 volume.name,
                 name=volume.docker_name,
                 labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in model.labels],
-                opts=pulumi.ResourceOptions(parent=self, protect=model.protect_volumes),
+                opts=pulumi.ResourceOptions(parent=self, **volume_provider_options(model.protect_volumes)),
             )
             for volume in model.volumes
         }
@@ -181,6 +217,9 @@ class KaizenityEnvironment(pulumi.ComponentResource):
             )
             for ref in sorted({service.image for service in model.services})
         }
+        # Rotated role passwords are changed in the running PostgreSQL before its container is replaced.
+        role_passwords = role_passwords_for(model, resolve, parent=self)
+        rotation_first = {"postgres": [role_passwords] if role_passwords else []}
         self.services = {}
         for service in model.services:
             self.services[service.name] = ServiceComponent(
@@ -191,7 +230,11 @@ class KaizenityEnvironment(pulumi.ComponentResource):
                     network=self.network,
                     volumes={m.volume: self.volumes[m.volume] for m in service.mounts},
                     resolve=resolve,
-                    depends_on=[self.network, *(self.services[d].container for d in service.depends_on)],
+                    depends_on=[
+                        self.network,
+                        *(self.services[d].container for d in service.depends_on),
+                        *rotation_first.get(service.kind, []),
+                    ],
                 ),
                 opts=child,
             )
@@ -234,7 +277,8 @@ def secret_resolver(settings: Settings) -> SecretResolver:
         secret = settings.secrets.reveal(ref.key)
         if secret is None:  # parse_settings guarantees the secrets a model refers to
             raise KeyError(f"secret {ref.key} is not set")
-        return pulumi.Output.secret(secret).apply(lambda value: resolve_secret(ref, value))
+        salt = settings.secrets.reveal(ref.salt_key) if ref.salt_key else None
+        return pulumi.Output.secret(secret).apply(lambda value: resolve_secret(ref, value, salt))
 
     return resolve
 
@@ -272,10 +316,12 @@ def migrate_schema(
             f"network {model.network.docker_name} or through a tunnel."
         )
         return None
+    postgres = environment.services["postgres"]
     return SchemaMigrations(
         "schema-migrations",
         database_url,
-        pulumi.ResourceOptions(parent=environment, depends_on=[environment.services["postgres"].container]),
+        pulumi.ResourceOptions(parent=environment, depends_on=[postgres.container]),
+        database_instance=postgres.container_id,
     )
 
 
@@ -330,4 +376,5 @@ def seed_workflows(
         owner_password=resolve(SecretRef("n8nOwnerPassword")),
         values=secrets.apply(values),
         opts=pulumi.ResourceOptions(parent=environment, depends_on=[migrations, environment.services["n8n"].container]),
+        database_instance=environment.services["postgres"].container_id,
     )

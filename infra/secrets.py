@@ -68,6 +68,13 @@ SECRETS: tuple[SecretSpec, ...] = (
         24,
         example="<24 random characters>",
     ),
+    SecretSpec(
+        "gatewayEditorPasswordSalt",
+        "random salt input of the gateway's bcrypt hash of gatewayEditorPassword",
+        Needed.BY_MODEL,
+        16,
+        32,
+    ),
     SecretSpec("redisPassword", "the Redis password used by n8n queue mode", Needed.BY_MODEL, 16, 32),
     SecretSpec(
         "n8nOwnerPassword",

@@ -132,6 +132,9 @@ class N8nSettings(_Section):
     workers: int = Field(0, ge=0, le=32, examples=[2])
     worker_concurrency: int = Field(10, ge=1, le=200, examples=[10])
     worker_memory_mb: int = Field(1536, ge=512, le=262144, examples=[1536])
+    # n8n's own wait for running executions on SIGTERM (N8N_GRACEFUL_SHUTDOWN_TIMEOUT); containers get longer.
+    graceful_shutdown_s: int = Field(30, ge=5, le=3600, examples=[30])
+    webhook_processors: int = Field(0, ge=0, le=16, examples=[2])  # `n8n webhook` containers (queue mode)
     extra_env: dict[Annotated[str, Field(pattern=_ENV_NAME.pattern)], str] = Field(
         default_factory=dict, examples=[{"N8N_PAYLOAD_SIZE_MAX": "32"}]
     )
@@ -141,6 +144,25 @@ class RedisSettings(_Section):
     """The queue-mode broker (only created when `n8n.queueMode` is true)."""
 
     memory_mb: int = Field(256, ge=64, le=65536, examples=[256])
+    publish: Publish = Field(Publish.NONE, examples=["loopback", "none"])  # loopback: for probes from the host
+    host_port: Port = Field(6379, examples=[6379])
+
+
+class BackupSettings(_Section):
+    """Continuous protection: the backup sidecar (infra/services/backup.py) streams WAL and takes base backups."""
+
+    enabled: bool = Field(False, examples=[True])  # stacks opt in (staging, prod): see stacks/*.yaml
+    interval_minutes: int = Field(1440, ge=5, le=10080, examples=[1440, 360])  # base backup schedule
+    retention: int = Field(7, ge=1, le=365, examples=[7])  # base backups kept (with the WAL they need)
+    checkpoint: Literal["spread", "fast"] = Field("spread", examples=["spread"])  # spread: no I/O burst
+    max_rate: Annotated[str, Field(pattern=r"^$|^[0-9]+[kM]?$", examples=["", "50M"])] = ""  # pg_basebackup
+    archive_volume: Annotated[str | None, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", examples=["kz-archive"])] = (
+        None  # Docker volume name of the archive; default <prefix>-backup-archive
+    )
+    memory_mb: int = Field(256, ge=64, le=65536, examples=[256])
+    # WAL the server keeps for a stopped sidecar (max_slot_wal_keep_size): beyond it the slot is invalidated
+    # rather than the data volume filled; the archive then has a gap until the next base backup.
+    max_slot_wal_keep_mb: int = Field(10240, ge=1024, le=10485760, examples=[10240])
 
 
 class GatewaySettings(_Section):
@@ -304,6 +326,7 @@ class Settings(_Section):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)  # type: ignore[arg-type]
     workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)  # type: ignore[arg-type]
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)  # type: ignore[arg-type]
+    backups: BackupSettings = Field(default_factory=BackupSettings)  # type: ignore[arg-type]
     secrets: SecretSettings = Field(default_factory=SecretSettings)
 
     @property

@@ -18,7 +18,14 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from infra.database_identity import IDENTITY_OUTPUT, INSTANCE_INPUT, database_was_recreated, system_identifier
 from workflows.definitions import DEFINITIONS_DIR, ROOT
+
+# Every output that holds a secret or is derived from one. The dynamic provider does not accept secrets, so the
+# engine re-marks outputs secret only where a same-named *input* was secret (pulumi/pulumi
+# pkg/resource/plugin/provider_plugin.go `annotateSecrets`): `apiKey` and `credentialFingerprints` are outputs
+# only and would land in state in plain text without this list (issue 10, defect 3).
+SECRET_OUTPUTS = ["apiKey", "credentialFingerprints", "values", "valuesHash", "ownerPassword", "databaseUrl"]
 
 
 def definition_hashes() -> dict[str, str]:
@@ -43,6 +50,10 @@ class SeedWorkflowsProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         values_changed = olds.get("valuesHash") != news.get("valuesHash")
         changed = bool(changed_definitions(olds, news)) or values_changed or olds.get("n8nUrl") != news.get("n8nUrl")
+        # A rotated n8nOwnerPassword must reach n8n (update sets it there with the old one).
+        changed = changed or olds.get("ownerPassword") != news.get("ownerPassword")
+        # n8n's own database and the app login live on the same PostgreSQL: recreated means seed again.
+        changed = changed or database_was_recreated(olds, news)
         return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -55,6 +66,12 @@ class SeedWorkflowsProvider(ResourceProvider):
     def _seed(props: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
         from infra.seeding import seed_environment
 
+        old_owner_password = olds.get("ownerPassword")
+        if old_owner_password and old_owner_password != props["ownerPassword"]:
+            from infra.rotation import change_owner_password
+
+            # n8n stores the owner's password hash: a rotated n8nOwnerPassword is set there with the old one first.
+            change_owner_password(props["n8nUrl"], old_owner_password, props["ownerPassword"])
         report, api_key = seed_environment(
             n8n_url=props["n8nUrl"],
             database_url=props["databaseUrl"],
@@ -63,7 +80,12 @@ class SeedWorkflowsProvider(ResourceProvider):
             api_key=olds.get("apiKey"),
             known_fingerprints=olds.get("credentialFingerprints"),
         )
-        return {**props, "apiKey": api_key, "credentialFingerprints": report.credential_fingerprints}
+        return {
+            **props,
+            "apiKey": api_key,
+            "credentialFingerprints": report.credential_fingerprints,
+            IDENTITY_OUTPUT: system_identifier(props["databaseUrl"]),
+        }
 
 
 class SeedWorkflows(pulumi.dynamic.Resource):
@@ -78,6 +100,7 @@ class SeedWorkflows(pulumi.dynamic.Resource):
         owner_password: pulumi.Input[str],
         values: pulumi.Input[dict[str, str]],
         opts: pulumi.ResourceOptions | None = None,
+        database_instance: pulumi.Input[str] | None = None,
     ) -> None:
         values_output = pulumi.Output.from_input(values)
         super().__init__(
@@ -88,12 +111,15 @@ class SeedWorkflows(pulumi.dynamic.Resource):
                 "databaseUrl": pulumi.Output.secret(database_url),
                 "ownerPassword": pulumi.Output.secret(owner_password),
                 "values": pulumi.Output.secret(values_output),
-                "valuesHash": values_output.apply(_values_hash),
+                "valuesHash": pulumi.Output.secret(values_output.apply(_values_hash)),
                 "definitions": definition_hashes(),
+                # The PostgreSQL container's id: a replaced database server is seeded again.
+                INSTANCE_INPUT: database_instance,
                 "apiKey": None,
                 "credentialFingerprints": None,
+                IDENTITY_OUTPUT: None,
             },
-            opts,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS)),
         )
 
 

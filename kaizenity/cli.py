@@ -17,12 +17,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("kaizenity.environment_cli:up", "Bring up an environment (Pulumi when present, else the local engine)."),
     "down": ("kaizenity.environment_cli:down", "Tear down an environment brought up with `up`."),
     "status": ("kaizenity.environment_cli:status", "Show the endpoints of a running environment."),
+    "scale": ("kaizenity.scale_cli:scale", "Change queue-mode workers one at a time, without lost work."),
     "config": ("kaizenity.environment_cli:config", "Validate stack settings and show the rendered model."),
     "db": ("bootstrap.cli:db", "Schema migrations: status, plan, apply, verify."),
     "health": ("healthchecks.cli:health", "Run the health probes and report what is wrong and what to do."),
     "workflows": ("workflows.cli:workflows", "Validate, plan and seed the platform's n8n workflows."),
-    "backup": ("backups.cli:backup", "Back up both databases and n8n's encryption key (checksummed)."),
-    "restore": ("backups.cli:restore", "Restore a backup, verified before and after."),
+    "rotate": ("kaizenity.rotation_cli:rotate", "Rotate one secret (ALTER ROLE first, then the containers)."),
+    "backup": ("backups.cli:backup", "Base backup now (no writer paused); `backup status`: protection and lag."),
+    "restore": ("backups.cli:restore", "Point-in-time restore (--to-time T or --latest), checked in a scratch server."),
 }
 
 

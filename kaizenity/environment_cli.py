@@ -78,7 +78,7 @@ def up(stack: str, local: bool, images: str, n8n_encryption_key_file: Path | Non
             )
         )
     if not _use_local(local):
-        sys.exit(subprocess.call(["pulumi", "up", "--stack", stack, *(["--yes"] if yes else [])]))
+        sys.exit(_pulumi(["up", "--stack", stack, *(["--yes"] if yes else [])]))
     from infra import local_engine
     from infra.container_runner import ContainerRunnerError
     from infra.docker_engine import containers_running
@@ -116,10 +116,11 @@ def up(stack: str, local: bool, images: str, n8n_encryption_key_file: Path | Non
 @stack_option
 @local_option
 @click.option("--yes", "-y", is_flag=True, help="Pulumi: skip the interactive confirmation.")
-def down(stack: str, local: bool, yes: bool) -> None:
+@click.option("--keep-data", is_flag=True, help="Pulumi: keep protected resources (the data volumes).")
+def down(stack: str, local: bool, yes: bool, keep_data: bool) -> None:
     """Tear an environment down. The local engine removes its containers, network and volumes."""
     if not _use_local(local):
-        sys.exit(subprocess.call(["pulumi", "destroy", "--stack", stack, *(["--yes"] if yes else [])]))
+        sys.exit(_pulumi_destroy(stack, yes, keep_data))
     from infra import local_engine
 
     try:
@@ -147,6 +148,11 @@ def status(stack: str, output: str, show_secrets: bool) -> None:
         )
     view = endpoints.public()
     view["running"] = containers_running(endpoints.containers.values())
+    if any(name.startswith("n8n-worker-") for name in endpoints.containers):
+        from kaizenity.scale_cli import workers_view
+
+        rows = workers_view(endpoints.prefix)
+        view["workers"] = {w["name"]: f"{w['state']}/{w['health']} x{w['concurrency']}" for w in rows}
     if show_secrets:
         view["secrets"] = endpoints.secrets
     if output == "json":
@@ -190,6 +196,28 @@ def editor_sign_in(view: dict[str, Any], stack: str) -> dict[str, str]:
         "(gatewayEditorPassword for basic auth, n8nOwnerPassword for n8n)",
         "ca_certificate": str(view.get("ca_file") or "-"),
     }
+
+
+def _pulumi(args: list[str]) -> int:
+    """`pulumi ARGS` with the passphrase set-up bootstrap uses (bootstrap/pulumi_setup.py `pulumi_env`)."""
+    from bootstrap.pulumi_setup import pulumi_env
+
+    return subprocess.call(["pulumi", *args], env=pulumi_env())
+
+
+def _pulumi_destroy(stack: str, yes: bool, keep_data: bool) -> int:
+    from bootstrap.pulumi_setup import destroy_hint
+    from infra.stack_files import load_stack_config
+
+    hint = destroy_hint(stack, bool(load_stack_config(stack).values.get("protectVolumes", True)))
+    if hint and not keep_data:
+        click.echo(hint, err=True)
+    code = _pulumi(
+        ["destroy", "--stack", stack, *(["--yes"] if yes else []), *(["--exclude-protected"] if keep_data else [])]
+    )
+    if code and hint and not keep_data:
+        click.echo(hint, err=True)
+    return code
 
 
 def _print_endpoints(view: dict[str, Any], stack: str) -> None:

@@ -10,6 +10,14 @@ the stack files ship inside the wheel. A team's own stack file is used with `--k
 `KAIZENITY_STACKS_DIR` / `KAIZENITY_PROJECT_DIR`, see `infra.project_files`). The images are the offline
 `kaizenity-local/*` ones built by `images/build.sh`, or with `--kaizenity-images stack` the stack file's own.
 
+`kaizenity_queue_stack` (session-scoped) does the same for the queue-mode stack named by
+`--kaizenity-queue-stack` (default `ci-queue`: the production shape, main + Redis + 2 workers). It yields
+:class:`~infra.local_endpoints.LocalEndpoints` too, with `redis_url` set (Redis published on loopback) and the
+workers in `containers` (`n8n-worker-1`, `n8n-worker-2`); `kaizenity_queue_stack_handle` adds the LocalStack for
+tests that stop or replace containers. It starts only when a test asks for it, so single-mode runs do not pay
+for it. Tests that break it (stop workers, restart Redis) must restore what they broke before they end: later
+tests share the session environment.
+
 Tests marked `kaizenity_teardown` run last and may take the environment down to check the tear-down itself.
 """
 
@@ -47,6 +55,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="a stack file of your own (Pulumi.<stack>.yaml) to bring up instead of a bundled one",
     )
     group.addoption(
+        "--kaizenity-queue-stack",
+        default="ci-queue",
+        help="queue-mode stack file the kaizenity_queue_stack fixture brings up",
+    )
+    group.addoption(
         "--kaizenity-images",
         choices=["offline", "stack"],
         default="offline",
@@ -72,18 +85,37 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def kaizenity_stack_handle(request: pytest.FixtureRequest) -> Iterator[KaizenityStackHandle]:
     """The running environment and its ContainerRunner (for tests that check tear-down)."""
-    from infra import local_engine
-
     stack_name = str(request.config.getoption("--kaizenity-stack"))
     stack_file = request.config.getoption("--kaizenity-stack-file")
     if stack_file:
         stack_name = _use_stack_file(Path(stack_file))
+    yield from _stack_session(request, stack_name, "kaizenity_stack")
+
+
+@pytest.fixture(scope="session")
+def kaizenity_queue_stack_handle(request: pytest.FixtureRequest) -> Iterator[KaizenityStackHandle]:
+    """The running queue-mode environment and its ContainerRunner (for tests that stop or replace workers)."""
+    stack = str(request.config.getoption("--kaizenity-queue-stack"))
+    yield from _stack_session(request, stack, "kaizenity_queue_stack")
+
+
+@pytest.fixture(scope="session")
+def kaizenity_queue_stack(kaizenity_queue_stack_handle: KaizenityStackHandle) -> LocalEndpoints:
+    """A real queue-mode environment (main + Redis + workers): the same endpoints as `kaizenity_stack`, plus
+    `redis_url`; worker containers are in `containers` under `n8n-worker-N`."""
+    return kaizenity_queue_stack_handle.endpoints
+
+
+def _stack_session(request: pytest.FixtureRequest, stack_name: str, label: str) -> Iterator[KaizenityStackHandle]:
+    """Bring `stack_name` up with the local engine for the session, and remove everything afterwards."""
+    from infra import local_engine
+
     offline = request.config.getoption("--kaizenity-images") == "offline"
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
 
     def progress(message: str) -> None:
         if reporter is not None:
-            reporter.write_line(f"[kaizenity_stack] {message}")
+            reporter.write_line(f"[{label}] {message}")
 
     prefix = f"kzt-{stack_name}-{secrets.token_hex(3)}"
     try:

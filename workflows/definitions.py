@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from infra.model import internal_route_token
 from infra.secrets import SECRETS
 
 ROOT = Path(__file__).resolve().parent
@@ -53,11 +54,18 @@ class Definition:
 def load_parameters(path: Path = ROOT / "parameters.yaml") -> dict[str, Parameter]:
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return {
-        name: Parameter(
-            name, bool(spec.get("secret", False)), None if spec.get("default") is None else str(spec["default"])
-        )
+        name: Parameter(name, bool(spec.get("secret", False)), _default(spec, path.parent))
         for name, spec in raw.items()
     }
+
+
+def _default(spec: Mapping[str, Any], root: Path) -> str | None:
+    """A parameter's default: ``default``, or ``file`` (a YAML file next to parameters.yaml) as compact JSON."""
+    if spec.get("file"):
+        data = yaml.safe_load((root / str(spec["file"])).read_text(encoding="utf-8"))
+        # \u0027 for "'": the JSON may be pasted into a single-quoted SQL literal ('%%codaTables%%'::jsonb)
+        return json.dumps(data, separators=(",", ":"), sort_keys=True).replace("'", "\\u0027")
+    return None if spec.get("default") is None else str(spec["default"])
 
 
 def load_credentials(path: Path = ROOT / "credentials.yaml") -> dict[str, CredentialSpec]:
@@ -98,5 +106,7 @@ def values_from_secrets(
     for spec in SECRETS:
         if spec.seed_value and secrets.get(spec.key):
             values[spec.seed_value] = spec.seed_format.format(secrets[spec.key])
+    if values.get("telegramWebhookPathToken"):  # n8n registers the one-way internal route (infra/services/gateway.py)
+        values["telegramWebhookPathToken"] = internal_route_token(values["telegramWebhookPathToken"])
     values["databaseName"] = database_name
     return values

@@ -6,6 +6,7 @@ only mint a new one when n8n rejects it (a restored database, a revoked key).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,9 @@ def ensure_api_key(access: N8nAccess) -> str:
         if not session.owner_is_set_up():
             session.set_up_owner(access.owner_email, access.owner_password)
         session.login(access.owner_email, access.owner_password)
-        return session.create_api_key("kaizenity-seeder")
+        # n8n refuses a second key with the same label (HTTP 500 "There is already an entry with this name"): a key
+        # minted earlier by another path (the local engine, a lost Pulumi state) must not block this one.
+        return session.create_api_key(f"kaizenity-seeder {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
     finally:
         session.close()
 

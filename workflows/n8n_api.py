@@ -11,10 +11,13 @@ from typing import Any
 
 import httpx
 
+# What the key is used for, nothing more: seeding (workflows incl. retire-by-delete; credentials are created and
+# updated, never deleted) and `kaizenity health` (workflow list, executions). n8n 2.8.4 signs the key as a JWT
+# (dist/services/public-api-key.service.js, generateApiKey); `expiresAt` would be unix seconds.
 OWNER_SCOPES = [
     "workflow:create", "workflow:read", "workflow:update", "workflow:delete", "workflow:list",
     "workflow:activate", "workflow:deactivate", "credential:create", "credential:update", "credential:list",
-    "credential:delete", "execution:list", "execution:read",
+    "execution:list", "execution:read",
 ]  # fmt: skip
 
 
@@ -68,6 +71,12 @@ class N8nSession:
                 self._http.headers["cookie"] = f"n8n-auth={rest.split(';', 1)[0]}"
                 return
         raise N8nApiError("n8n login: no n8n-auth cookie in the answer; is this an n8n 2.x instance?")
+
+    def change_password(self, current: str, new: str) -> None:
+        """The logged-in user's password (n8n 2.8.4 dist/controllers/me.controller.js `updatePassword`:
+        PATCH /rest/me/password {currentPassword, newPassword}; the new one must pass n8n's password policy)."""
+        body = {"currentPassword": current, "newPassword": new}
+        _check(self._http.patch("/rest/me/password", json=body), "owner password change")
 
     def create_api_key(self, label: str) -> str:
         body = {"label": label, "scopes": OWNER_SCOPES, "expiresAt": None}

@@ -18,6 +18,10 @@ READINESS_PATH = "/healthz/readiness"
 # API answer", which n8n otherwise only logs ("Editor is now accessible via"), and a log line is nothing
 # `pulumi-docker` can wait for.
 REST_SETTINGS_PATH = "/rest/settings"
+WORKER_PREFIX = f"{NAME}-worker-"
+WEBHOOK_PREFIX = f"{NAME}-webhook-"
+# Docker's SIGKILL comes this long after n8n's own graceful shutdown window ends: time to flush and exit.
+STOP_GRACE_MARGIN_S = 15
 
 # `node` is in every n8n image (official and offline); wget/curl are not guaranteed to be.
 _HTTP_CHECK = (
@@ -53,6 +57,8 @@ def shared_env(settings: Settings) -> tuple[tuple[str, EnvValue], ...]:
         ("N8N_COMMUNITY_PACKAGES_ENABLED", _bool(n8n.community_packages_enabled)),
         ("N8N_PERSONALIZATION_ENABLED", "false"),
         ("N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS", "true"),
+        # Explicit, so the containers' stop grace (stop_grace_s) can be derived from it and stay longer.
+        ("N8N_GRACEFUL_SHUTDOWN_TIMEOUT", str(n8n.graceful_shutdown_s)),
     ]
     if n8n.queue_mode:
         env += [
@@ -87,6 +93,8 @@ def build(settings: Settings) -> ServiceSpec:
         ("N8N_PROXY_HOPS", "1"),
         ("N8N_SECURE_COOKIE", _bool(url.startswith("https://"))),
         ("N8N_METRICS", "true"),
+        # n8n_scaling_mode_queue_jobs_{waiting,active,completed,failed} on the main's /metrics (queue mode only).
+        *((("N8N_METRICS_INCLUDE_QUEUE_METRICS", "true"),) if n8n.queue_mode else ()),
     )
     return ServiceSpec(
         name=NAME,
@@ -97,8 +105,13 @@ def build(settings: Settings) -> ServiceSpec:
         ports=ports,
         mounts=(VolumeMount(DATA_VOLUME, USER_FOLDER),),
         # Ready = database connected and migrated, and the REST API up (what the seeder talks to first).
+        # timeout 10 s: starting `node` for the check alone took over 5 s on a loaded host (load average 50+).
         healthcheck=HealthCheck(
-            test=node_http_check(READINESS_PATH, REST_SETTINGS_PATH), interval_s=5, retries=36, start_period_s=20
+            test=node_http_check(READINESS_PATH, REST_SETTINGS_PATH),
+            interval_s=5,
+            timeout_s=10,
+            retries=36,
+            start_period_s=20,
         ),
         restart=settings.restart_policy,
         memory_mb=n8n.memory_mb,
@@ -106,34 +119,93 @@ def build(settings: Settings) -> ServiceSpec:
         aliases=(NAME,),
         depends_on=(postgres.NAME, redis.NAME) if n8n.queue_mode else (postgres.NAME,),
         labels=labels(settings, NAME),
+        stop_grace_s=stop_grace_s(settings),
     )
 
 
+def stop_grace_s(settings: Settings) -> int:
+    """Docker's stop timeout for n8n containers: n8n's graceful shutdown plus a margin.
+
+    On SIGTERM a worker stops taking jobs and waits up to N8N_GRACEFUL_SHUTDOWN_TIMEOUT for running executions;
+    Docker's default 10 s would SIGKILL it first and, with Bull's maxStalledCount 0 in n8n 2.8.4
+    (dist/scaling/scaling.service.js), the executions it held would be lost as "crashed".
+    """
+    return settings.n8n.graceful_shutdown_s + STOP_GRACE_MARGIN_S
+
+
+def worker_name(index: int) -> str:
+    """Logical name of the index-th worker (1-based): `n8n-worker-1` ..."""
+    return f"{WORKER_PREFIX}{index}"
+
+
 def build_workers(settings: Settings) -> list[ServiceSpec]:
-    """Queue-mode workers: they execute workflows; the main process only receives triggers and webhooks."""
+    """Queue-mode workers: they execute workflows; the main process only receives triggers and webhooks.
+
+    Each worker depends on the previous one, so both renderers create (and Pulumi replaces) them one at a time:
+    a change of concurrency never takes the whole pool down at once (see infra/scaling.py).
+    """
     n8n = settings.n8n
-    workers = []
-    for index in range(1, n8n.workers + 1):
-        name = f"{NAME}-worker-{index}"
-        workers.append(
+    if not n8n.queue_mode:
+        return []
+    return [worker_spec(settings, index) for index in range(1, n8n.workers + 1)]
+
+
+def worker_spec(settings: Settings, index: int) -> ServiceSpec:
+    """The index-th worker container (1-based)."""
+    n8n = settings.n8n
+    name = worker_name(index)
+    previous = (worker_name(index - 1),) if index > 1 else ()
+    return ServiceSpec(
+        name=name,
+        kind="n8n-worker",
+        container_name=container_name(settings, name),
+        image=settings.images.n8n,
+        command=("worker", f"--concurrency={n8n.worker_concurrency}"),
+        # QUEUE_HEALTH_CHECK_ACTIVE (shared_env) serves /healthz and /healthz/readiness on this port; readiness
+        # is database connected and migrated and Redis connected (dist/scaling/worker-server.js).
+        env=(*shared_env(settings), ("QUEUE_HEALTH_CHECK_PORT", str(PORT))),
+        healthcheck=HealthCheck(test=node_http_check(READINESS_PATH), interval_s=5, retries=36),
+        restart=settings.restart_policy,
+        memory_mb=n8n.worker_memory_mb,
+        user="node",
+        aliases=(name,),
+        # After the main process: it runs n8n's own database migrations first.
+        depends_on=(NAME, redis.NAME, *previous),
+        labels=labels(settings, name),
+        stop_grace_s=stop_grace_s(settings),
+    )
+
+
+def build_webhook_processors(settings: Settings) -> list[ServiceSpec]:
+    """Optional `n8n webhook` processes (queue mode): they take production webhook calls off the main process.
+
+    They only enqueue executions (workers run them); the gateway sends /webhook/* to them when any exist.
+    """
+    n8n = settings.n8n
+    if not n8n.queue_mode:
+        return []
+    specs = []
+    for index in range(1, n8n.webhook_processors + 1):
+        name = f"{WEBHOOK_PREFIX}{index}"
+        specs.append(
             ServiceSpec(
                 name=name,
-                kind="n8n-worker",
+                kind="n8n-webhook",
                 container_name=container_name(settings, name),
                 image=settings.images.n8n,
-                command=("worker", f"--concurrency={n8n.worker_concurrency}"),
-                env=(*shared_env(settings), ("QUEUE_HEALTH_CHECK_PORT", str(PORT))),
-                healthcheck=HealthCheck(test=node_http_check(LIVENESS_PATH), interval_s=5, retries=36),
+                command=("webhook",),
+                env=(*shared_env(settings), ("N8N_PORT", str(PORT)), ("N8N_METRICS", "true")),
+                healthcheck=HealthCheck(test=node_http_check(READINESS_PATH), interval_s=5, retries=36),
                 restart=settings.restart_policy,
                 memory_mb=n8n.worker_memory_mb,
                 user="node",
-                aliases=(name,),
-                # After the main process: it runs n8n's own database migrations first.
+                aliases=(name, "n8n-webhook"),
                 depends_on=(NAME, redis.NAME),
                 labels=labels(settings, name),
+                stop_grace_s=stop_grace_s(settings),
             )
         )
-    return workers
+    return specs
 
 
 def _bool(value: bool) -> str:

@@ -157,7 +157,11 @@ def test_running_containers_are_exactly_the_model(kaizenity_stack: LocalEndpoint
         assert host["RestartPolicy"]["Name"] == spec.restart
         assert host["LogConfig"] == {"Type": "json-file", "Config": dict(spec.log_options)}
         assert config["Healthcheck"]["Test"] == list(spec.healthcheck.test)  # type: ignore[union-attr]
-        assert (config["User"] or None) == spec.user
+        # no user in the model: the image's own USER (the offline gateway image runs as `caddy`)
+        image_user = client.images.get(spec.image).attrs["Config"].get("User") or None
+        assert (config["User"] or None) == (spec.user or image_user)
+        assert host["ReadonlyRootfs"] is spec.read_only_rootfs
+        assert (host.get("Tmpfs") or {}) == dict(spec.tmpfs)
         network = attrs["NetworkSettings"]["Networks"][model.network.docker_name]
         assert set(spec.aliases) <= set(network["Aliases"] or [])
         mounts = {(m["Name"], m["Destination"]) for m in attrs["Mounts"] if m["Type"] == "volume"}

@@ -20,7 +20,6 @@ import pytest
 
 from infra.local_endpoints import LocalEndpoints
 from infra.local_seeding import seed_values_for
-from tests.fakes.coda import CodaFake
 from tests.fakes.telegram_bot_api import FakeTelegram
 from workflows.definitions import DEFINITIONS_DIR, MANAGED_PREFIX
 from workflows.deploy import N8nAccess, deploy_workflows
@@ -222,61 +221,6 @@ def test_failing_sends_back_off_then_dead_letter(kaizenity_stack: LocalEndpoints
     )
     assert len(letters) == 1
     assert letters[0][0] == 3
-
-
-@pytest.fixture
-def coda_entity_type(kaizenity_stack: LocalEndpoints) -> Iterator[str]:
-    """A tenant, its space bound to a Coda doc, and an entity type bound to Coda table grid-leads."""
-    (tenant,) = query(
-        kaizenity_stack, "INSERT INTO core.tenants (slug, name) VALUES ('coda-co', 'Coda Co') RETURNING id"
-    )[0]
-    (space,) = query(
-        kaizenity_stack,
-        "INSERT INTO client.spaces (tenant_id, name, coda_doc_id) VALUES (%s, 'CRM', 'AbCDeFGH') RETURNING id",
-        tenant,
-    )[0]
-    (entity_type,) = query(
-        kaizenity_stack,
-        "INSERT INTO client.entity_types (tenant_id, space_id, name, coda_table_id) "
-        "VALUES (%s, %s, 'lead', 'grid-leads') RETURNING id",
-        tenant,
-        space,
-    )[0]
-    yield str(entity_type)
-    assert kaizenity_stack.database_url
-    with psycopg.connect(kaizenity_stack.database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM core.tenants WHERE id = %s", (tenant,))
-
-
-def test_coda_sync_pages_through_a_429_and_upserts_every_row_once(
-    kaizenity_stack: LocalEndpoints, api: PublicApi, coda_entity_type: str
-) -> None:
-    network = docker.from_env().networks.get(kaizenity_stack.network)
-    host = network.attrs["IPAM"]["Config"][0]["Gateway"]
-    with CodaFake("coda-sync-token-1234", host=host) as coda:
-        coda.rows["grid-leads"] = [{"id": f"i-{n}", "values": {"Name": f"Lead {n}", "Score": n}} for n in range(5)]
-        coda.rate_limit_once = {"2"}  # the second page is rate-limited once
-        extra = {
-            "codaApiBaseUrl": coda.base_url, "codaDocId": "AbCDeFGH", "codaTableId": "grid-leads",
-            "codaAuthorization": "Bearer coda-sync-token-1234", "codaSyncUnit": "seconds", "codaSyncEvery": "3",
-        }  # fmt: skip
-        reseed(kaizenity_stack, extra)
-        sync = managed(api)["Kaizenity: Coda sync"]
-        api.set_active(sync["id"], True)  # declared inactive in git until a doc is configured
-        try:
-            rows = "SELECT coda_row_id, attributes FROM client.entities WHERE entity_type_id = %s ORDER BY 1"
-            synced = wait_until(
-                lambda: len(found := query(kaizenity_stack, rows, coda_entity_type)) == 5 and found, 40, "5 rows"
-            )
-            time.sleep(4)  # at least one more run: still exactly one row per Coda row
-            assert query(kaizenity_stack, rows, coda_entity_type) == synced
-            assert synced[2] == ("i-2", {"Name": "Lead 2", "Score": 2})
-            assert any(r.query.get("pageToken") == ["2"] for r in coda.requests), "page 2 was asked for"
-            cursor = query(kaizenity_stack, "SELECT cursor FROM ops.sync_cursors WHERE source = 'coda'")
-            assert cursor
-        finally:
-            api.set_active(sync["id"], False)
-            reseed(kaizenity_stack)
 
 
 def test_analytics_rollup_aggregates_events_per_day(kaizenity_stack: LocalEndpoints) -> None:

@@ -23,6 +23,7 @@ TEST_SECRETS = {
     "n8nDbPassword": "n8n-db-role-secret-value-0002",
     "n8nEncryptionKey": "n8n-encryption-key-secret-value-0003",
     "gatewayEditorPassword": "gateway-editor-secret-0004",
+    "gatewayEditorPasswordSalt": "gateway-editor-salt-secret-0010",
     "redisPassword": "redis-queue-secret-value-0005",
     "n8nOwnerPassword": "Owner-password-0006",
     "appDatabasePassword": "app-db-login-secret-value-0007",
@@ -43,6 +44,10 @@ class Registered:
     protect: bool = False
     delete_before_replace: bool = False
     urn: str = ""
+    additional_secret_outputs: list[str] = field(default_factory=list)
+    replace_on_changes: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
 
 
 @dataclass
@@ -103,6 +108,10 @@ class _RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
                     protect=bool(request.protect),
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     urn=response.urn,
+                    additional_secret_outputs=list(request.additionalSecretOutputs),
+                    replace_on_changes=list(request.replaceOnChanges),
+                    ignore_changes=list(request.ignoreChanges),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response

@@ -31,11 +31,25 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     (
         "services",
-        {"infra.services", "infra.environment", "infra.settings_validation", "infra.seeding"},
+        {
+            "infra.services",
+            "infra.environment",
+            "infra.settings_validation",
+            "infra.seeding",
+            "infra.rotation",
+            "infra.database_identity",
+            "infra.queue_info",
+        },
     ),
     (
         "renderers",
-        {"infra.pulumi_program", "infra.migrations_resource", "infra.workflows_resource", "infra.container_spec"},
+        {
+            "infra.pulumi_program",
+            "infra.migrations_resource",
+            "infra.workflows_resource",
+            "infra.rotation_resource",
+            "infra.container_spec",
+        },
     ),
     (
         "engines",
@@ -50,7 +64,8 @@ LAYERS: list[tuple[str, set[str]]] = [
             "infra.local_state",
             "infra.local_seeding",
             "infra.docker_engine",
-            "infra.__main__",
+            "infra.rotation_local",
+            "infra.scaling",
         },
     ),
     ("cli", {"kaizenity"}),

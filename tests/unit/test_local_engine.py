@@ -31,7 +31,13 @@ def test_ci_stack_names_exactly_the_offline_images() -> None:
 
 
 def test_required_secrets_follow_the_model() -> None:
-    base = ["gatewayEditorPassword", "n8nDbPassword", "n8nEncryptionKey", "postgresPassword"]
+    base = [
+        "gatewayEditorPassword",
+        "gatewayEditorPasswordSalt",
+        "n8nDbPassword",
+        "n8nEncryptionKey",
+        "postgresPassword",
+    ]
     workflows = ["appDatabasePassword", "n8nOwnerPassword", "telegramWebhookPathToken", "telegramWebhookSecret"]
     assert local_engine.required_secret_keys("ci") == sorted(base + workflows)
     assert local_engine.required_secret_keys("prod") == sorted([*base, *workflows, "redisPassword"])  # queue mode

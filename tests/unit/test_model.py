@@ -78,9 +78,16 @@ def test_queue_mode_adds_redis_and_workers_that_start_after_n8n() -> None:
         "n8n-worker-1",
         "n8n-worker-2",
         "gateway",
+        "backup",
     ]
     waves = [[s.name for s in wave if s.name in platform] for wave in model.start_order()]
-    assert waves[:3] == [["postgres", "redis", "gateway"], ["n8n"], ["n8n-worker-1", "n8n-worker-2"]]
+    # Workers one after the other: Pulumi then replaces them one at a time too (infra/scaling.py).
+    assert [w for w in waves if w] == [
+        ["postgres", "redis", "gateway"],
+        ["n8n", "backup"],
+        ["n8n-worker-1"],
+        ["n8n-worker-2"],
+    ]
     worker = model.service("n8n-worker-1")
     assert worker.command == ("worker", "--concurrency=10")
     env = worker.env_dict()
@@ -162,7 +169,7 @@ def test_postgres_creates_n8n_role_and_database_without_secret_in_script() -> No
 class TestCaddyfile:
     def test_webhooks_public_editor_behind_basic_auth(self) -> None:
         text = render_caddyfile(settings_for("dev"))
-        assert "@public path /webhook/* /webhook-waiting/* /healthz /healthz/readiness" in text
+        assert "@public expression `{http.request.orig_uri}.matches(" in text
         assert "basicauth bcrypt" in text
         assert "{$GATEWAY_EDITOR_PASSWORD_HASH}" in text
         assert "tls internal" in text
@@ -177,7 +184,7 @@ class TestCaddyfile:
         assert text.index("respond @outside") < text.index("basicauth")
         assert "email ops@kaizenity.example.com" in text
         assert "tls internal" not in text
-        assert "\nops.kaizenity.example.com {" in text
+        assert "\nhttps://ops.kaizenity.example.com {" in text
 
     def test_tls_off_serves_plain_http(self) -> None:
         text = render_caddyfile(settings_for("dev", gateway={"tlsMode": "off", "httpPort": 8080}))
@@ -189,11 +196,36 @@ class TestCaddyfile:
         assert all(secret not in text for secret in TEST_SECRETS.values())
 
 
-def test_caddy_hash_is_deterministic_and_verifies() -> None:
-    first, second = caddy_bcrypt("correct horse"), caddy_bcrypt("correct horse")
+def test_caddy_hash_is_deterministic_given_the_salt_secret_and_verifies() -> None:
+    first, second = caddy_bcrypt("correct horse", "salt-secret-1"), caddy_bcrypt("correct horse", "salt-secret-1")
     assert first == second
     raw = base64.b64decode(first)
     assert raw.startswith(b"$2a$12$")
     assert bcrypt.checkpw(b"correct horse", raw)
     assert not bcrypt.checkpw(b"wrong", raw)
-    assert caddy_bcrypt("other password") != first
+    assert caddy_bcrypt("other password", "salt-secret-1") != first
+
+
+def test_caddy_hash_salt_comes_from_the_salt_secret_not_the_password() -> None:
+    """The former salt was sha256(password): the same password gave the same hash in every environment."""
+    one, other = caddy_bcrypt("correct horse", "salt-secret-1"), caddy_bcrypt("correct horse", "salt-secret-2")
+    assert base64.b64decode(one)[7:29] != base64.b64decode(other)[7:29]  # $2a$12$<22 salt chars><hash>
+
+
+def test_gateway_hash_names_its_salt_secret() -> None:
+    model = model_for("dev")
+    ref = model.service("gateway").env_dict()["GATEWAY_EDITOR_PASSWORD_HASH"]
+    assert isinstance(ref, SecretRef)
+    assert ref.salt_key == "gatewayEditorPasswordSalt"
+    assert "gatewayEditorPasswordSalt" in model.service("gateway").secret_keys()
+
+
+@pytest.mark.parametrize("stack", ["dev", "ci", "prod"])
+def test_gateway_root_filesystem_is_read_only_and_its_upload_lands_in_a_volume(stack: str) -> None:
+    """Docker refuses copies into a read-only root unless the target directory is a volume mount."""
+    gateway = model_for(stack).service("gateway")
+    assert gateway.read_only_rootfs
+    assert dict(gateway.tmpfs) == {"/tmp": "size=16m,mode=1777"}  # noqa: S108
+    mount_points = {m.target for m in gateway.mounts}
+    for upload in gateway.uploads:
+        assert upload.target.rsplit("/", 1)[0] in mount_points, upload.target

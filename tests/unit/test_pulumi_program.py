@@ -15,7 +15,7 @@ import pytest
 
 from infra.environment import build_environment
 from infra.migrations_resource import SchemaMigrationsProvider, migration_checksums, pending_between
-from infra.model import EnvironmentModel, SecretRef, ServiceSpec
+from infra.model import EnvironmentModel, SecretRef, ServiceSpec, internal_route_token
 from infra.services import monitoring
 from infra.settings_validation import parse_settings
 from infra.stack_files import available_stacks
@@ -78,9 +78,12 @@ def test_resource_inventory(stack: str) -> None:
                 "redis-exporter": "kaizenity:monitoring:RedisExporter",
                 "node-exporter": "kaizenity:monitoring:NodeExporter",
                 "health-exporter": "kaizenity:monitoring:HealthExporter",
+                "backup": "kaizenity:service:Backup",
             }[s.kind]
             for s in env_model.services
         )
+        # the role passwords that follow rotated secrets (every stack: through the Docker engine)
+        + ["pulumi-python:dynamic:Resource"]
         # the schema migrations, where the database is reachable from the Pulumi host (not prod)
         + (["pulumi-python:dynamic:Resource"] if env_model.endpoints.database_host_port is not None else [])
         # the seed workflows, where n8n is reachable too
@@ -114,6 +117,9 @@ def test_each_container_renders_its_model_spec_exactly(stack: str) -> None:
         assert inputs["restart"] == spec.restart
         assert inputs["capabilities"] == {"drops": list(spec.cap_drop), "adds": list(spec.cap_add)}
         assert inputs["securityOpts"] == list(spec.security_opts)
+        assert inputs.get("readOnly", False) is spec.read_only_rootfs
+        assert inputs.get("tmpfs", {}) == dict(spec.tmpfs)
+        assert not any("pid" in key.lower() for key in inputs), "pulumi-docker 5.2 has no pids limit (docs/security.md)"
         assert inputs["logDriver"] == "json-file"
         assert inputs["logOpts"] == dict(spec.log_options)
         assert {(lbl["label"], lbl["value"]) for lbl in inputs["labels"]} == set(spec.labels)
@@ -328,7 +334,8 @@ def test_schema_migrations_run_after_postgres_with_a_secret_url(stack: str) -> N
 
 
 def test_prod_registers_no_migrations_resource_when_the_database_is_unpublished() -> None:
-    assert rendered("prod").of_type("pulumi-python:dynamic:Resource") == []
+    names = [r.name for r in rendered("prod").of_type("pulumi-python:dynamic:Resource")]
+    assert names == ["database-role-passwords"]
 
 
 def test_migrations_diff_is_the_set_of_new_or_changed_files() -> None:
@@ -354,7 +361,8 @@ def test_seed_workflows_after_migrations_and_n8n_with_secret_inputs(stack: str) 
         assert is_secret(seed.inputs[key]), key
     values = unwrap(seed.inputs["values"])
     assert values["appDatabasePassword"] == TEST_SECRETS["appDatabasePassword"]
-    assert values["telegramWebhookPathToken"] == TEST_SECRETS["telegramWebhookPathToken"]
+    # n8n registers the one-way internal route; the gateway maps the public token to it (docs/security.md)
+    assert values["telegramWebhookPathToken"] == internal_route_token(TEST_SECRETS["telegramWebhookPathToken"])
     assert values["databaseName"] == "kaizenity"
     assert unwrap(seed.inputs["ownerPassword"]) == TEST_SECRETS["n8nOwnerPassword"]
     assert seed.inputs["definitions"] == definition_hashes()
@@ -370,3 +378,100 @@ def test_seed_diff_names_the_changed_workflow_files() -> None:
     assert provider.diff("id", base, edited).changes
     assert changed_definitions(base, edited) == ["heartbeat.json"]
     assert provider.diff("id", base, {**base, "valuesHash": "rotated"}).changes
+    assert provider.diff("id", {**base, "ownerPassword": "a"}, {**base, "ownerPassword": "b"}).changes
+
+
+# ---- issue 10: resource options the engine acts on, asserted on the registration requests ----------------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "ci", "staging"])
+def test_dynamic_resources_register_every_secret_output(stack: str) -> None:
+    """Defect 3: the dynamic provider answers acceptSecrets=False, so only same-named secret inputs are re-marked
+    (pulumi/pulumi pkg/resource/plugin/provider_plugin.go `annotateSecrets`); outputs like apiKey need the option."""
+    dynamic = {r.name: r for r in rendered(stack).of_type("pulumi-python:dynamic:Resource")}
+    assert "databaseUrl" in dynamic["schema-migrations"].additional_secret_outputs
+    if "seed-workflows" in dynamic:
+        seed = dynamic["seed-workflows"]
+        assert {"apiKey", "credentialFingerprints", "values", "valuesHash", "ownerPassword", "databaseUrl"} <= set(
+            seed.additional_secret_outputs
+        )
+        assert is_secret(seed.inputs["valuesHash"]), "a digest of the secrets is kept encrypted too"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_containers_replace_on_health_check_edits_and_ignore_read_back_noise(stack: str) -> None:
+    """Defect 4 (terraform-provider-docker v4.5.0): healthcheck is not applied by Update -> replace on change;
+    log_opts is read back merged with the daemon's defaults (ForceNew) and memory_swap as 2x memory -> ignored."""
+    for container in rendered(stack).containers().values():
+        assert container.replace_on_changes == ["healthcheck"], container.name
+        assert set(container.ignore_changes) == {"logOpts", "memorySwap"}, container.name
+        assert container.delete_before_replace is True
+
+
+@pytest.mark.parametrize(("stack", "protected"), [("dev", False), ("staging", True), ("prod", True)])
+def test_fixed_name_network_and_volumes_are_deleted_before_replacement(stack: str, protected: bool) -> None:
+    result = rendered(stack)
+    (network,) = result.of_type("docker:index/network:Network")
+    assert network.delete_before_replace is True
+    assert network.ignore_changes == ["ipv6"]
+    for volume in result.of_type("docker:index/volume:Volume"):
+        assert volume.delete_before_replace is True, volume.name
+        assert volume.protect is protected
+        assert volume.retain_on_delete is protected, "protected data volumes also outlive a destroy"
+
+
+@pytest.mark.parametrize("stack", ["dev", "ci"])
+def test_migrations_and_seeding_are_bound_to_the_postgres_container(stack: str) -> None:
+    """Defect 6: an input tied to the PostgreSQL container's id, so a recreated database re-runs both."""
+    result = rendered(stack)
+    postgres = result.containers()[f"kaizenity-{stack}-postgres"]
+    for resource in result.of_type("pulumi-python:dynamic:Resource"):
+        if resource.name == "database-role-passwords":
+            continue
+        assert resource.inputs["databaseInstance"] == f"{postgres.name}-id", resource.name
+
+
+def test_a_recreated_database_is_a_change_for_migrations_and_seeding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 6: same files and values, but another PostgreSQL container or another system_identifier."""
+    import infra.database_identity as identity
+
+    migrations = {"checksums": {"0001_roles.sql": "a"}, "databaseInstance": "c1", "databaseUrl": "postgresql://x"}
+    seed = {"definitions": {"h.json": "a"}, "valuesHash": "v", "n8nUrl": "u", "databaseInstance": "c1"}
+    seed["databaseUrl"] = "postgresql://x"
+    monkeypatch.setattr(identity, "system_identifier", lambda _url: "111")
+    for provider, props in ((SchemaMigrationsProvider(), migrations), (SeedWorkflowsProvider(), seed)):
+        olds = {**props, "systemIdentifier": "111"}
+        assert not provider.diff("id", olds, props).changes
+        assert provider.diff("id", olds, {**props, "databaseInstance": "c2"}).changes, "container replaced"
+        assert provider.diff("id", {**olds, "systemIdentifier": "999"}, props).changes, "initdb ran again"
+    monkeypatch.setattr(identity, "system_identifier", lambda _url: None)
+    assert not SchemaMigrationsProvider().diff("id", {**migrations, "systemIdentifier": "999"}, migrations).changes
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_role_passwords_are_changed_before_postgres_is_replaced(stack: str) -> None:
+    """Defect 5: the PostgreSQL container depends on the role-password resource, so the engine runs its Update
+    (ALTER ROLE with the old secret) before it replaces the container that carries the new one."""
+    result = rendered(stack)
+    (roles,) = [r for r in result.of_type("pulumi-python:dynamic:Resource") if r.name == "database-role-passwords"]
+    postgres = result.containers()[f"kaizenity-{stack}-postgres"]
+    assert roles.urn in postgres.dependencies
+    assert roles.inputs["containerName"] == f"kaizenity-{stack}-postgres"
+    assert roles.inputs["roles"] == {
+        "n8nDbPassword": "n8n",
+        "appDatabasePassword": "kaizenity_n8n",
+        "postgresPassword": "postgres",
+    }
+    assert is_secret(roles.inputs["passwords"])
+    assert unwrap(roles.inputs["passwords"])["n8nDbPassword"] == TEST_SECRETS["n8nDbPassword"]
+    assert roles.additional_secret_outputs == ["passwords"]
+
+
+def test_role_password_diff_orders_the_superuser_last() -> None:
+    from infra.rotation_resource import DatabaseRolePasswordsProvider, rotated_keys
+
+    olds = {"passwords": {"postgresPassword": "a", "n8nDbPassword": "b", "appDatabasePassword": "c"}, "roles": {}}
+    assert not DatabaseRolePasswordsProvider().diff("id", olds, olds).changes
+    news = {**olds, "passwords": {"postgresPassword": "A", "n8nDbPassword": "B", "appDatabasePassword": "c"}}
+    assert DatabaseRolePasswordsProvider().diff("id", olds, news).changes
+    assert rotated_keys(olds, news) == ["n8nDbPassword", "postgresPassword"]

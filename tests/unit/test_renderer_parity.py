@@ -51,6 +51,8 @@ COVERAGE: dict[str, tuple[str, ...] | str] = {
     "labels": ("labels",),
     "stop_grace_s": ("stop_grace_s",),
     "log_options": ("log_driver", "log_options"),
+    "read_only_rootfs": ("read_only_rootfs",),
+    "tmpfs": ("tmpfs",),
 }
 
 
@@ -109,6 +111,8 @@ def from_pulumi(container: Registered, image_names: dict[str, str]) -> dict[str,
         "destroy_grace_s": int(inputs["destroyGraceSeconds"]),
         "log_driver": inputs["logDriver"],
         "log_options": dict(inputs.get("logOpts", {})),
+        "read_only_rootfs": bool(inputs.get("readOnly", False)),
+        "tmpfs": dict(inputs.get("tmpfs", {})),
     }
 
 
@@ -151,6 +155,8 @@ def from_local(create: ContainerCreateSpec) -> dict[str, Any]:
         "destroy_grace_s": create.stop_timeout_s,
         "log_driver": create.log_driver,
         "log_options": dict(create.log_options),
+        "read_only_rootfs": create.read_only_rootfs,
+        "tmpfs": dict(create.tmpfs or {}),
     }
 
 

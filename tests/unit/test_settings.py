@@ -42,7 +42,13 @@ def test_stack_files_hold_no_plaintext_secrets(stack: str) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_missing_secrets_are_all_listed_with_the_command_that_sets_them(stack: str) -> None:
     found = problems(stack_config(stack, with_secrets=False), stack)
-    required = ["postgresPassword", "n8nDbPassword", "n8nEncryptionKey", "gatewayEditorPassword"]
+    required = [
+        "postgresPassword",
+        "n8nDbPassword",
+        "n8nEncryptionKey",
+        "gatewayEditorPassword",
+        "gatewayEditorPasswordSalt",
+    ]
     required += ["n8nOwnerPassword", "appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken"]
     if parse_settings(stack, stack_config(stack)).n8n.queue_mode:
         required.append("redisPassword")
@@ -144,7 +150,7 @@ def test_every_problem_is_reported_in_one_run() -> None:
     }
     found = problems(config)
     # unknown key, port, acme e-mail, acme domain, acme ports, workers, short secret, 4 missing secrets
-    assert len(found) == 15, found  # 11 + the 4 workflow secrets
+    assert len(found) == 16, found  # 12 (with the gateway hash salt) + the 4 workflow secrets
 
 
 def test_secret_values_are_never_echoed() -> None:
@@ -158,7 +164,7 @@ def test_error_message_tells_where_to_fix() -> None:
     with pytest.raises(SettingsError) as caught:
         parse_settings("dev", {})
     message = str(caught.value)
-    assert message.startswith("8 problem(s) in the settings of stack 'dev':")
+    assert message.startswith("9 problem(s) in the settings of stack 'dev':")
     assert "stacks/Pulumi.<stack>.yaml" in message
 
 

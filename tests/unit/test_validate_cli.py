@@ -22,8 +22,8 @@ def invoke(*args: str) -> tuple[int, str]:
 def test_default_is_the_shipped_definitions_and_they_are_valid() -> None:
     code, output = invoke()
     assert code == 0, output
-    assert "6 workflow file(s) valid (n8n validity, project conventions)" in output
-    assert "note: SQL of Postgres nodes not checked (10 statement(s)): no database" in output
+    assert "7 workflow file(s) valid (n8n validity, project conventions)" in output
+    assert "note: SQL of Postgres nodes not checked (13 statement(s)): no database" in output
 
 
 def test_a_file_path_is_accepted() -> None:

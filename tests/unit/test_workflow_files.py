@@ -37,7 +37,8 @@ def problems(directory: Path) -> list[str]:
 def test_shipped_workflows_are_valid_and_resolve_within_n8ns_ranges() -> None:
     definitions = load_definitions()
     assert {d.path.stem for d in definitions} == {
-        "messenger-inbound", "notification-dispatch", "coda-sync", "heartbeat", "analytics-rollup", "error-handler",
+        "messenger-inbound", "notification-dispatch", "coda-sync", "coda-push", "heartbeat", "analytics-rollup",
+        "error-handler",
     }  # fmt: skip
     values = resolve_values({k: "x" for k, p in load_parameters().items() if p.default is None})
     for definition in definitions:

@@ -1,5 +1,0 @@
-"""Entry point that `pulumi up` runs (Pulumi.yaml: `main: infra/`)."""
-
-from infra.pulumi_program import deploy
-
-deploy()

@@ -1,0 +1,318 @@
+"""Queue mode for real (the ci-queue stack: main + Redis + 2 workers, prod's shape): the seed workflows execute on
+the workers, the health checks see the pool and the backlog, and the faults on-call meets are reported or
+survived: every worker stopped, Redis restarted, PostgreSQL paused, a worker SIGKILLed under load, and a rolling
+replacement of the workers under load.
+
+Each test restores what it broke: the session environment is shared (tests run in file order).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import psycopg
+import pytest
+import redis
+
+from healthchecks.config import build_plan
+from healthchecks.report import Report
+from healthchecks.result import Status
+from healthchecks.runner import run
+from infra.local_endpoints import LocalEndpoints
+from kaizenity.pytest_plugin import KaizenityStackHandle
+
+pytestmark = pytest.mark.integration
+WORKERS = ("n8n-worker-1", "n8n-worker-2")
+STOP_TIMEOUT_S = 45  # the model's stop grace: 30 s graceful shutdown + 15 s
+_update_ids = count(880_000)
+Sender = Callable[..., list[int]]  # (n, parallel=4) -> the update ids n8n acknowledged
+
+
+def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def query(url: str | None, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    assert url
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def stored(stack: LocalEndpoints, update_ids: list[int]) -> set[int]:
+    rows = query(
+        stack.database_url,
+        "SELECT idempotency_key FROM ops.messages WHERE channel = 'telegram' AND idempotency_key = ANY(%s)",
+        [str(i) for i in update_ids],
+    )
+    return {int(row[0]) for row in rows}
+
+
+def container(stack: LocalEndpoints, service: str) -> Any:
+    return docker.from_env().containers.get(stack.containers[service])
+
+
+def health(stack: LocalEndpoints, *probes: str, **queue: Any) -> Report:
+    settings = {
+        "defaults": {"timeout": 8.0},
+        "database": {"url": stack.database_url},
+        "n8n": {"url": stack.n8n_url, "api_key": stack.n8n_api_key, "heartbeat": False},
+        "redis": {"url": stack.redis_url},
+        "queue": {"expected_workers": len(WORKERS), "n8n_database_url": stack.n8n_database_url, **queue},
+    }
+    return run(build_plan(settings).select(probes, []))
+
+
+def result(report: Report, probe: str) -> Any:
+    return next(r for r in report.results if r.probe == probe)
+
+
+def workers_text(report: Report) -> str:
+    """The queue probe's finding about live workers (the summary lists only the problems)."""
+    return str(next((c.text for c in result(report, "queue").checks if c.name == "workers"), ""))
+
+
+def start_workers(stack: LocalEndpoints) -> None:
+    for name in WORKERS:
+        worker = container(stack, name)
+        worker.reload()
+        if worker.status != "running":
+            worker.start()
+    for name in WORKERS:
+        wait_until(_healthy_check(stack, name), 400, f"{name} healthy again")
+    wait_until(lambda: workers_text(health(stack, "queue")) == "2 live worker(s)", 120, "2 live workers")
+
+
+def _healthy_check(stack: LocalEndpoints, name: str) -> Callable[[], bool]:
+    def healthy() -> bool:
+        worker = container(stack, name)
+        return bool(worker.attrs["State"].get("Health", {}).get("Status") == "healthy")
+
+    return healthy
+
+
+@pytest.fixture(scope="module")
+def stack(kaizenity_queue_stack: LocalEndpoints) -> LocalEndpoints:
+    assert kaizenity_queue_stack.redis_url, "the queue stack publishes Redis on loopback for the probes"
+    return kaizenity_queue_stack
+
+
+@pytest.fixture(scope="module")
+def sender(stack: LocalEndpoints) -> Iterator[Sender]:
+    """Posts n Telegram updates through the gateway; returns the update ids n8n acknowledged (HTTP 200)."""
+    assert stack.ca_file
+    url = f"{stack.webhook_base_url}telegram/{stack.secrets['telegramWebhookPathToken']}"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": stack.secrets["telegramWebhookSecret"]}
+    client = httpx.Client(verify=ssl.create_default_context(cafile=stack.ca_file), timeout=20)
+
+    def post(update_id: int) -> int | None:
+        update = {"update_id": update_id, "message": {"message_id": 1, "date": 0, "chat": {"id": 77}, "text": "q"}}
+        try:
+            return update_id if client.post(url, json=update, headers=headers).status_code == 200 else None
+        except httpx.HTTPError:
+            return None
+
+    def send(n: int, parallel: int = 4, into: list[int] | None = None) -> list[int]:
+        """`into` receives each acknowledged id as soon as it is known (for a caller in another thread)."""
+        ids = [next(_update_ids) for _ in range(n)]
+        acknowledged = into if into is not None else []
+        with ThreadPoolExecutor(parallel) as pool:
+            for update_id in pool.map(post, ids):
+                if update_id is not None:
+                    acknowledged.append(update_id)
+        return acknowledged
+
+    yield send
+    client.close()
+
+
+def test_queue_stack_is_up_with_live_workers_and_healthy_redis(stack: LocalEndpoints) -> None:
+    for name in ("redis", *WORKERS):
+        assert container(stack, name).status == "running", name
+    report = health(stack, "redis", "queue")
+    assert result(report, "redis").status is Status.OK, result(report, "redis")
+    queue = result(report, "queue")
+    assert queue.status is Status.OK, queue
+    assert "2 live worker(s)" in queue.summary
+
+
+def test_seed_workflows_execute_on_the_workers_not_on_the_main_process(stack: LocalEndpoints, sender: Sender) -> None:
+    since = query(stack.n8n_database_url, "SELECT now()")[0][0]
+    acknowledged = sender(20)
+    assert len(acknowledged) == 20
+    wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 60, "every update stored")
+    wait_until(lambda: query(stack.database_url, "SELECT count(*) FROM ops.heartbeats")[0][0] >= 2, 30, "heartbeats")
+    executions = [
+        str(row[0])
+        for row in query(
+            stack.n8n_database_url,
+            "SELECT id FROM execution_entity WHERE \"createdAt\" >= %s AND status = 'success'",
+            since,
+        )
+    ]
+    assert len(executions) >= 20
+    logs = {name: container(stack, name).logs().decode(errors="replace") for name in ("n8n", *WORKERS)}
+    ran_on = {
+        execution: [name for name in WORKERS if f"Worker started execution {execution} " in logs[name]]
+        for execution in executions
+    }
+    assert all(len(workers) == 1 for workers in ran_on.values()), ran_on  # each on exactly one worker
+    assert "Worker started execution" not in logs["n8n"]
+    assert {w for workers in ran_on.values() for w in workers} == set(WORKERS), "both workers took jobs"
+    metrics = httpx.get(f"{stack.n8n_url}/metrics", timeout=10).text
+    assert "n8n_scaling_mode_queue_jobs_waiting" in metrics  # N8N_METRICS_INCLUDE_QUEUE_METRICS on the main
+
+
+def test_every_worker_stopped_is_critical_at_once_and_a_redis_restart_loses_no_queued_job(
+    stack: LocalEndpoints, sender: Sender
+) -> None:
+    for name in WORKERS:
+        container(stack, name).stop(timeout=STOP_TIMEOUT_S)
+    stopped_at = time.monotonic()
+    acknowledged = sender(5)
+    assert len(acknowledged) == 5  # the main process still answers: the jobs wait in Redis
+    env = {
+        **os.environ,
+        "KAIZENITY_REDIS_URL": stack.redis_url or "",
+        "KAIZENITY_QUEUE_EXPECTED_WORKERS": "2",
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "kaizenity"), "health", "--only", "queue"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    seconds_after_stop = time.monotonic() - stopped_at
+    assert done.returncode == Status.CRITICAL.exit_code, done.stdout + done.stderr
+    assert "no live worker" in done.stdout
+    assert "job(s) waiting" in done.stdout
+    assert "kaizenity scale" in done.stdout  # the fix is in the output
+    assert (stack.secrets["redisPassword"]) not in done.stdout + done.stderr
+    assert seconds_after_stop < 60, "reported on the next run, not after a stale heartbeat"
+    assert not stored(stack, acknowledged)
+    # Redis restarted while the jobs wait: the AOF brings every one of them back.
+    admin = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
+    waiting_before = set(admin.lrange("bull:jobs:wait", 0, -1))
+    assert len(waiting_before) >= 5
+    container(stack, "redis").restart(timeout=30)
+    admin = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
+    wait_until(lambda: _pings(admin), 30, "Redis back")
+    assert waiting_before <= set(admin.lrange("bull:jobs:wait", 0, -1)), "AOF kept every queued job"
+    assert result(health(stack, "redis"), "redis").status is Status.OK
+    start_workers(stack)
+    wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 300, "the backlog to drain")
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def test_postgres_paused_is_reported(stack: LocalEndpoints) -> None:
+    postgres = container(stack, "postgres")
+    postgres.pause()
+    try:
+        report = health(stack, "database", "n8n", "queue")
+    finally:
+        postgres.unpause()
+    assert result(report, "database").status is Status.CRITICAL
+    assert result(report, "n8n").status is Status.CRITICAL  # readiness 503 or no answer: n8n needs its database
+    queue = result(report, "queue")
+    assert "2 live worker(s)" in queue.summary or queue.status is not Status.OK
+    wait_until(lambda: result(health(stack, "database"), "database").status is Status.OK, 60, "PostgreSQL back")
+
+
+def test_sigkilled_worker_under_load_its_executions_are_reported(
+    stack: LocalEndpoints, sender: Sender, capsys: pytest.CaptureFixture[str]
+) -> None:
+    acknowledged: list[int] = []
+    load = threading.Thread(target=lambda: sender(120, 6, acknowledged))
+    load.start()
+    wait_until(lambda: len(acknowledged) >= 20, 120, "load under way")
+    container(stack, "n8n-worker-1").kill()  # SIGKILL mid-load: no graceful shutdown
+    load.join()
+    # Bull's stalled check (every 30 s on the live worker) fails and removes the dead worker's jobs.
+    time.sleep(35)
+    wait_until(lambda: _settled(stack, acknowledged), 300, "the backlog to drain on the surviving worker")
+    lost = sorted(set(acknowledged) - stored(stack, acknowledged))
+    report = health(stack, "queue", orphan_grace_seconds=0)
+    queue = result(report, "queue")
+    measures = {m.name: m.value for m in queue.measurements}
+    with capsys.disabled():
+        print(
+            f"\n[queue SIGKILL] acknowledged {len(acknowledged)}, stored {len(acknowledged) - len(lost)}, "
+            f"lost {len(lost)} {lost[:10]}; health: {queue.status.name} {queue.summary}"
+        )
+    assert workers_text(report) == "1 of 2 workers live"
+    assert measures["lost_executions"] >= len(lost), "every lost update is an orphaned/crashed execution reported"
+    if lost:
+        assert queue.status is not Status.OK
+    start_workers(stack)
+
+
+def _settled(stack: LocalEndpoints, acknowledged: list[int]) -> bool:
+    """No new row for 10 s (the surviving worker has drained what it could)."""
+    first = len(stored(stack, acknowledged))
+    time.sleep(10)
+    return first == len(stored(stack, acknowledged))
+
+
+def test_rolling_worker_replacement_under_load_loses_nothing_and_main_stays_up(
+    kaizenity_queue_stack_handle: KaizenityStackHandle, stack: LocalEndpoints, sender: Sender
+) -> None:
+    from infra.scaling import scale_local
+
+    start_workers(stack)  # whatever an earlier test left behind: the pool starts complete
+    main = container(stack, "n8n")
+    main_started = main.attrs["State"]["StartedAt"]
+    acknowledged: list[int] = []
+    stop = threading.Event()
+
+    def keep_sending() -> None:
+        while not stop.is_set():
+            sender(5, 2, acknowledged)
+
+    load = threading.Thread(target=keep_sending)
+    load.start()
+    try:
+        report, model = scale_local(
+            kaizenity_queue_stack_handle.endpoints.stack,
+            stack.prefix,
+            stack.stack_secrets(),
+            concurrency=3,
+        )
+    finally:
+        stop.set()
+        load.join()
+    assert report.plan.replace == WORKERS
+    assert all(code == 0 for code in report.exit_codes.values()), report.exit_codes  # graceful, not SIGKILLed
+    assert len(acknowledged) > 20
+    wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 300, "every acknowledged update stored")
+    main.reload()
+    assert main.attrs["State"]["StartedAt"] == main_started, "the main process was never restarted"
+    assert workers_text(health(stack, "queue")) == "2 live worker(s)"
+    commands = {s.name: s.command for s in model.services if s.kind == "n8n-worker"}
+    assert commands == dict.fromkeys(WORKERS, ("worker", "--concurrency=3"))
+    for name in WORKERS:  # the running containers are the new ones
+        assert container(stack, name).attrs["Config"]["Cmd"] == ["worker", "--concurrency=3"]

@@ -1,0 +1,143 @@
+"""The gateway's request-target rules: which raw targets are refused, which are public, and the order of guards.
+
+The patterns run in Caddy as CEL `matches` (Go RE2); the constructs used (`(?i:...)`, classes, anchors) mean
+the same in Python's `re`, so the decisions are pinned here without a container. The real gateway is exercised
+by tests/integration/test_security.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from infra.model import SecretRef, SecretTransform
+from infra.services.gateway import AMBIGUOUS_TARGET, PUBLIC_TARGET, render_caddyfile
+from tests.unit.test_model import model_for, settings_for
+
+AMBIGUOUS = [
+    "/rest/workflows/..%2f..%2fwebhook%2fx",  # the bypass found in the review
+    "/api/v1/workflows/..%2F..%2F..%2Fwebhook%2Fx",
+    "/rest/workflows/%2e%2e/webhook/x",
+    "/rest/workflows/%2E%2E%2fwebhook",
+    "/rest/workflows/..%5cwebhook",
+    "/rest/workflows/..%252f..%252fwebhook%252fx",  # double encoding
+    "/webhook/x%00",
+    "/webhook/x%3bjsessionid=1",
+    "/webhook/x;a=b",
+    "/rest;/x",
+    "/webhook\\..\\rest",
+    "/webhook/../rest/login",
+    "/webhook/x/..",
+    "/webhook/./x",
+    "/./webhook/x",
+    "//webhook/x",
+    "/webhook//x",
+    "http://localhost/webhook/x",
+    "HTTPS://localhost/rest/login",
+    "localhost:443",
+    "*",
+]
+UNAMBIGUOUS = [
+    "/webhook/telegram/abc-DEF_123",
+    "/webhook/x?next=%2F..%2f;a",  # the query is not part of routing
+    "/rest/login",
+    "/",
+    "/assets/index-1.2.3.js",
+    "/.well-known/acme-challenge/token",
+    "/healthz",
+]
+
+
+@pytest.mark.parametrize("target", AMBIGUOUS)
+def test_ambiguous_targets_are_refused(target: str) -> None:
+    assert re.search(AMBIGUOUS_TARGET, target), target
+
+
+@pytest.mark.parametrize("target", UNAMBIGUOUS)
+def test_plain_targets_pass(target: str) -> None:
+    assert not re.search(AMBIGUOUS_TARGET, target), target
+
+
+@pytest.mark.parametrize(
+    ("target", "public"),
+    [
+        ("/webhook/telegram/abc", True),
+        ("/webhook-waiting/123", True),
+        ("/healthz", True),
+        ("/healthz/readiness", True),
+        ("/healthz?probe=1", True),
+        ("/webhook/", False),
+        ("/WEBHOOK/x", False),  # Caddy's path matcher is case-insensitive; the raw match is not
+        ("/webhook-test/x", False),  # the editor's test webhooks stay behind auth
+        ("/healthzx", False),
+        ("/healthz/other", False),
+        ("/rest/workflows/webhook/x", False),
+        ("/%77ebhook/x", False),
+        ("/", False),
+    ],
+)
+def test_public_list_matches_the_raw_target(target: str, public: bool) -> None:
+    assert bool(re.search(PUBLIC_TARGET, target)) is public
+
+
+def test_guards_run_in_order_before_any_proxy() -> None:
+    text = render_caddyfile(settings_for("prod"))
+    order = [
+        "header -Server",
+        "respond @ambiguous",
+        "respond @too_large",
+        "request_header -X-Forwarded-*",
+        "reverse_proxy @public",
+        "respond @outside",
+        "basicauth",
+        "reverse_proxy n8n:5678 {\n\t\t\theader_down -Server",
+    ]
+    positions = [text.index(marker) for marker in order]
+    assert positions == sorted(positions), order
+    for header in ("Forwarded", "X-Real-IP"):
+        assert f"request_header -{header}\n" in text
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_tls_listener_drops_the_banner(stack: str) -> None:
+    text = render_caddyfile(settings_for(stack))
+    assert "auto_https disable_redirects" in text  # Caddy's own redirects carry `Server: Caddy`
+    assert "handle_errors {\n\t\theader -Server" in text
+    sites = [block for block in text.split("\n\n") if block.rstrip().endswith("}") and "{\n" in block]
+    site_blocks = [b for b in sites if not b.startswith("{")]
+    assert len(site_blocks) == 4  # health, main, other hosts on :443, plain-HTTP redirect
+    assert all("header -Server" in block for block in site_blocks)
+
+
+def test_plain_http_mode_has_no_redirect_site() -> None:
+    text = render_caddyfile(settings_for("dev", gateway={"tlsMode": "off", "httpPort": 8080}))
+    assert "http:// {" not in text
+    assert ":443 {" not in text
+
+
+def test_telegram_gate_matches_the_inbound_workflows_webhook_path() -> None:
+    """The gateway's Telegram gate and the Webhook node must name the same route, or Telegram gets 404s."""
+    import json
+
+    from infra.services.gateway import TELEGRAM_PREFIX
+    from workflows.definitions import DEFINITIONS_DIR
+
+    workflow = json.loads((DEFINITIONS_DIR / "messenger-inbound.json").read_text())
+    paths = [n["parameters"]["path"] for n in workflow["nodes"] if n["type"] == "n8n-nodes-base.webhook"]
+    assert paths == ["telegram/%%telegramWebhookPathToken%%"]
+    assert TELEGRAM_PREFIX == "/webhook/telegram/"
+
+
+def test_telegram_secrets_reach_the_gateway_as_runtime_placeholders_only() -> None:
+    model = model_for("dev")
+    env = model.service("gateway").env_dict()
+    assert env["KAIZENITY_TELEGRAM_WEBHOOK_PATH_TOKEN"] == SecretRef("telegramWebhookPathToken")
+    assert env["KAIZENITY_TELEGRAM_WEBHOOK_SECRET"] == SecretRef("telegramWebhookSecret")
+    text = render_caddyfile(settings_for("dev"))
+    assert "{env.KAIZENITY_TELEGRAM_WEBHOOK_SECRET}" in text  # read per request: not in Caddy's autosaved config
+    assert "{$KAIZENITY_TELEGRAM" not in text
+    # the accepted request is rewritten to n8n's one-way internal route: the public token never reaches n8n
+    assert env["KAIZENITY_TELEGRAM_N8N_PATH_TOKEN"] == SecretRef("telegramWebhookPathToken", SecretTransform.N8N_ROUTE)
+    assert "rewrite @telegram_route /webhook/telegram/{env.KAIZENITY_TELEGRAM_N8N_PATH_TOKEN}" in text
+    assert text.index("respond @telegram_secret_wrong") < text.index("rewrite @telegram_route")
