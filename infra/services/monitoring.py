@@ -249,13 +249,23 @@ def _health_exporter(settings: Settings) -> ServiceSpec:
     for key, variable in (("telegramApiBaseUrl", "TELEGRAM_API_BASE_URL"), ("codaDocId", "CODA_DOC_ID")):
         if key in settings.workflows.parameters:
             env.append((variable, settings.workflows.parameters[key]))
+    if settings.backups.enabled:  # issue 15's probe: base backup age, WAL archive lag (alerts BackupTooOld ...)
+        env.append(("KAIZENITY_BACKUPS_DATABASE_URL", env[0][1]))
     port = PORTS[HEALTH_EXPORTER]
+    serve = f"exec python3 -m healthchecks --serve :{port}"
+    if settings.n8n.queue_mode:  # issue 12's redis and queue probes (QueueWorkersDead, QueueBacklogGrowing)
+        # redis:// URLs carry the password: built here from the environment, never written into the model.
+        env += [
+            ("REDIS_PASSWORD", SecretRef("redisPassword")),
+            ("KAIZENITY_QUEUE_EXPECTED_WORKERS", str(settings.n8n.workers)),
+        ]
+        serve = f'KAIZENITY_REDIS_URL="redis://:$REDIS_PASSWORD@{redis.NAME}:{redis.PORT}/0" {serve}'
     http_check = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=3)"
     return _spec(
         settings,
         HEALTH_EXPORTER,
         settings.monitoring.images.health_exporter,
-        entrypoint=("python3", "-m", "healthchecks", "--serve", f":{port}"),
+        entrypoint=("sh", "-c", serve),
         env=tuple(env),
         healthcheck=HealthCheck(test=("CMD", "python3", "-c", http_check), interval_s=10, retries=12, start_period_s=3),
         user="nobody",

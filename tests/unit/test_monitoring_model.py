@@ -117,3 +117,14 @@ def test_a_telegram_chat_without_the_bot_token_is_a_settings_problem() -> None:
     config.pop("monitoringTelegramBotToken", None)
     with pytest.raises(SettingsError, match="monitoringTelegramBotToken"):
         parse_settings("prod", config)
+
+
+def test_health_exporter_probes_the_queue_and_backups_without_secrets_in_the_model() -> None:
+    exporter = _model("prod").service("health-exporter")
+    env = exporter.env_dict()
+    assert env["REDIS_PASSWORD"] == SecretRef("redisPassword")
+    assert env["KAIZENITY_QUEUE_EXPECTED_WORKERS"] == "2"
+    assert "KAIZENITY_BACKUPS_DATABASE_URL" in env
+    assert exporter.entrypoint is not None
+    assert "KAIZENITY_REDIS_URL=" in exporter.entrypoint[-1]
+    assert "$REDIS_PASSWORD" in exporter.entrypoint[-1]
