@@ -22,7 +22,9 @@ from infra.services.monitoring_config import alertmanager_config, prometheus_con
 from infra.settings import Publish, Settings
 
 MONITORING_DIR = monitoring_dir()
-CONFIG_DIR = "/etc/kaizenity"
+# Flat files in /etc: every image (official busybox-based ones too) has it, and the local runner puts an upload into
+# its existing directory (a new directory would need a writable root the runner does not assume).
+CONFIG_DIR = "/etc"
 PROMETHEUS, ALERTMANAGER = "prometheus", "alertmanager"
 POSTGRES_EXPORTER, REDIS_EXPORTER, NODE_EXPORTER, HEALTH_EXPORTER = (
     "postgres-exporter",
@@ -93,7 +95,7 @@ def _prometheus(settings: Settings, targets: list[str]) -> ServiceSpec:
     monitoring = settings.monitoring
     rules = sorted((MONITORING_DIR / "rules").glob("*.yml"))
     flags = (
-        f"--config.file={CONFIG_DIR}/prometheus.yml",
+        f"--config.file={CONFIG_DIR}/kaizenity-prometheus.yml",
         "--storage.tsdb.path=/prometheus",
         f"--storage.tsdb.retention.time={monitoring.retention}",
         f"--storage.tsdb.retention.size={monitoring.retention_size_mb}MB",
@@ -106,8 +108,14 @@ def _prometheus(settings: Settings, targets: list[str]) -> ServiceSpec:
         entrypoint=("/bin/prometheus",),
         command=flags,
         uploads=(
-            FileUpload(f"{CONFIG_DIR}/prometheus.yml", prometheus_config(settings, _scrape_targets(settings, targets))),
-            *(FileUpload(f"{CONFIG_DIR}/rules/{path.name}", path.read_text(encoding="utf-8")) for path in rules),
+            FileUpload(
+                f"{CONFIG_DIR}/kaizenity-prometheus.yml",
+                prometheus_config(settings, _scrape_targets(settings, targets)),
+            ),
+            *(
+                FileUpload(f"{CONFIG_DIR}/kaizenity-rules-{path.name}", path.read_text(encoding="utf-8"))
+                for path in rules
+            ),
         ),
         mounts=(VolumeMount(PROMETHEUS_VOLUME, "/prometheus"),),
         ports=_published(settings, PROMETHEUS, monitoring.prometheus_host_port),
@@ -137,7 +145,7 @@ def _alertmanager(settings: Settings) -> ServiceSpec:
     env: tuple[tuple[str, EnvValue], ...] = ()
     start = "exec /bin/alertmanager " + " ".join(
         (
-            f"--config.file={CONFIG_DIR}/alertmanager.yml",
+            f"--config.file={CONFIG_DIR}/kaizenity-alertmanager.yml",
             "--storage.path=/alertmanager",
             "--data.retention=120h",
             "--cluster.listen-address=",  # one instance: no gossip port
@@ -157,7 +165,9 @@ def _alertmanager(settings: Settings) -> ServiceSpec:
         entrypoint=("/bin/sh", "-c", start),
         env=env,
         uploads=(
-            FileUpload(f"{CONFIG_DIR}/alertmanager.yml", alertmanager_config(settings, template, BOT_TOKEN_FILE)),
+            FileUpload(
+                f"{CONFIG_DIR}/kaizenity-alertmanager.yml", alertmanager_config(settings, template, BOT_TOKEN_FILE)
+            ),
         ),
         mounts=(VolumeMount(ALERTMANAGER_VOLUME, "/alertmanager"),),
         ports=_published(settings, ALERTMANAGER, monitoring.alertmanager_host_port),
@@ -179,7 +189,7 @@ def _postgres_exporter(settings: Settings) -> ServiceSpec:
         settings.monitoring.images.postgres_exporter,
         entrypoint=("/bin/postgres_exporter",),
         command=(
-            f"--extend.query-path={CONFIG_DIR}/postgres-queries.yml",
+            f"--extend.query-path={CONFIG_DIR}/kaizenity-postgres-queries.yml",
             f"--web.listen-address=:{PORTS[POSTGRES_EXPORTER]}",
         ),
         env=(
@@ -189,7 +199,7 @@ def _postgres_exporter(settings: Settings) -> ServiceSpec:
         ),
         uploads=(
             FileUpload(
-                f"{CONFIG_DIR}/postgres-queries.yml",
+                f"{CONFIG_DIR}/kaizenity-postgres-queries.yml",
                 (MONITORING_DIR / "postgres-queries.yml").read_text(encoding="utf-8"),
             ),
         ),

@@ -19,7 +19,7 @@ import yaml
 
 from infra.settings import Settings
 
-RULES_GLOB = "/etc/kaizenity/rules/*.yml"
+RULES_GLOB = "/etc/kaizenity-rules-*.yml"
 DOWNSTREAM_OF_N8N = "inbound|queue|heartbeat|executions"
 
 

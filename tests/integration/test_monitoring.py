@@ -144,11 +144,11 @@ def test_prometheus_scrapes_n8n_and_every_exporter(monitored: Monitored) -> None
 
 
 def test_alertmanager_accepts_its_rendered_configuration(monitored: Monitored) -> None:
-    done = monitored.container("alertmanager").exec_run(["amtool", "check-config", "/etc/kaizenity/alertmanager.yml"])
+    done = monitored.container("alertmanager").exec_run(["amtool", "check-config", "/etc/kaizenity-alertmanager.yml"])
     assert done.exit_code == 0, done.output.decode()
     token = monitored.container("alertmanager").exec_run(["cat", monitoring.BOT_TOKEN_FILE]).output.decode()
     assert token == BOT_TOKEN
-    config = monitored.container("alertmanager").exec_run(["cat", "/etc/kaizenity/alertmanager.yml"]).output.decode()
+    config = monitored.container("alertmanager").exec_run(["cat", "/etc/kaizenity-alertmanager.yml"]).output.decode()
     assert BOT_TOKEN not in config
 
 
