@@ -12,6 +12,7 @@ from healthchecks.targets import settings_from_stack
 from infra.environment import build_environment
 from infra.model import EnvironmentModel
 from infra.scaling import plan_rolling
+from infra.services import monitoring
 from infra.services.gateway import render_caddyfile
 from infra.settings_validation import parse_settings
 from tests.unit.pulumi_harness import stack_config
@@ -24,8 +25,10 @@ def model_for(stack: str, **overrides: Any) -> EnvironmentModel:
 def test_ci_queue_stack_has_prods_shape_with_offline_images_and_loopback_ports() -> None:
     ci_queue, prod = model_for("ci-queue"), model_for("prod")
     kinds = [s.kind for s in ci_queue.services]
-    # The backup sidecar (on in prod) is left out of ci-queue: test_backup_restore.py brings it up on its own.
-    assert kinds == [s.kind for s in prod.services if s.kind != "backup"]
+    # The backup sidecar and the monitoring part (on in prod) are left out of ci-queue: test_backup_restore.py and
+    # test_monitoring.py bring them up on their own.
+    optional = {"backup", *monitoring.PORTS}
+    assert kinds == [s.kind for s in prod.services if s.kind not in optional]
     assert all(s.image.startswith("kaizenity-local/") for s in ci_queue.services)
     for service in ci_queue.services:
         assert all(p.host_ip == "127.0.0.1" for p in service.ports), service.name
