@@ -233,7 +233,7 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
-def test_postgres_paused_is_reported(stack: LocalEndpoints) -> None:
+def test_postgres_paused_is_reported(stack: LocalEndpoints, sender: Sender) -> None:
     postgres = container(stack, "postgres")
     postgres.pause()
     try:
@@ -245,6 +245,9 @@ def test_postgres_paused_is_reported(stack: LocalEndpoints) -> None:
     queue = result(report, "queue")
     assert "2 live worker(s)" in queue.summary or queue.status is not Status.OK
     wait_until(lambda: result(health(stack, "database"), "database").status is Status.OK, 60, "PostgreSQL back")
+    # Restore what the pause broke for the next tests: n8n ready again and acknowledging webhooks.
+    wait_until(lambda: result(health(stack, "n8n"), "n8n").status is Status.OK, 120, "n8n ready again")
+    wait_until(lambda: len(sender(1)) == 1, 120, "webhooks acknowledged again")
 
 
 def test_sigkilled_worker_under_load_its_executions_are_reported(
@@ -262,7 +265,8 @@ def test_sigkilled_worker_under_load_its_executions_are_reported(
     acknowledged: list[int] = []
     load = threading.Thread(target=lambda: sender(120, 6, acknowledged))
     load.start()
-    wait_until(lambda: len(acknowledged) >= 20, 120, "load under way")
+    wait_until(lambda: len(acknowledged) >= 20 or not load.is_alive(), 120, "load under way")
+    assert len(acknowledged) >= 20, f"only {len(acknowledged)} of 120 updates acknowledged"
     worker = container(stack, "n8n-worker-1")
     worker.pause()
     time.sleep(3)
