@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backups.container_db import ContainerDatabase
-from backups.manifest import TableStats
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """Rows in one table and a digest of its contents (see :func:`table_digest_sql`)."""
+
+    rows: int
+    digest: str
+
 
 # What counts as data someone created, for restore's overwrite check. A freshly started environment already has
 # rows: n8n's bookkeeping, the seeded workflows and credentials (re-created from git on every deploy), their
@@ -18,7 +26,7 @@ N8N_DATA_QUERIES = (
     "SELECT count(*) FROM (SELECT 1 FROM workflow_entity WHERE name NOT LIKE 'Kaizenity: %' LIMIT 1) x",
     "SELECT count(*) FROM (SELECT 1 FROM credentials_entity WHERE name NOT LIKE 'Kaizenity %' LIMIT 1) x",
 )
-APP_BOOKKEEPING_TABLES = ("ops.heartbeats",)
+APP_BOOKKEEPING_TABLES = ("ops.heartbeats", "ops.base_backups")
 
 _USER_TABLES = """
 SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
@@ -41,10 +49,21 @@ def table_stats(db: ContainerDatabase, database: str) -> dict[str, TableStats]:
     """Row count and content digest of every user table (a partitioned table counts its partitions' rows)."""
     stats: dict[str, TableStats] = {}
     for (table,) in db.query(database, _USER_TABLES):
-        sql = f"SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM {table} t"
-        rows, digest = db.query(database, sql)[0]
+        rows, digest = db.query(database, table_digest_sql(table))[0]
         stats[table] = TableStats(rows=int(rows), digest=digest)
     return stats
+
+
+def table_digest_sql(table: str) -> str:
+    """Row count and an order-independent content digest in constant memory.
+
+    Each row's text is hashed on its own (md5, first 60 bits as a bigint) and the hashes are summed as numeric:
+    a streaming aggregate whose state is two numbers, however large the table. The former digest,
+    md5(string_agg(row ORDER BY row)), built the whole table as one text value (capped at 1 GB) and got a
+    backend SIGKILLed on a 685 MB table. A changed, missing or duplicated row changes the sum.
+    """
+    row_hash = "('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint"
+    return f"SELECT count(*), coalesce(sum({row_hash}::numeric), 0)::text FROM {table} t"
 
 
 def holds_data(db: ContainerDatabase, database: str, role: str) -> bool:

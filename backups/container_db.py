@@ -23,6 +23,10 @@ RESTORE_DIR = "/var/lib/postgresql/kaizenity-restore"  # the postgres home, besi
 class DatabaseToolError(RuntimeError):
     """A pg_dump/pg_restore/psql run inside the container failed."""
 
+    def __init__(self, message: str, exit_code: int = -1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
 
 class ContainerDatabase:
     """The PostgreSQL server in one container, driven by its own client tools."""
@@ -81,25 +85,10 @@ class ContainerDatabase:
         return ["--username", self._superuser, "--dbname", database, "--host", "/var/run/postgresql"]
 
     def _run(self, command: list[str], *, what: str, user: str = "postgres") -> bytes:
-        chunks = list(self._stream(command, what=what, user=user))
-        return b"".join(chunks)
+        return run_in(self._client, self._container, command, what=what, user=user)
 
     def _stream(self, command: list[str], *, what: str, user: str = "postgres") -> Iterator[bytes]:
-        api = self._client.api
-        exec_id = api.exec_create(self._container.id, command, user=user)["Id"]
-        errors = io.BytesIO()
-        for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
-            if stderr:
-                errors.write(stderr)
-            if stdout:
-                yield stdout
-        exit_code = _exit_code(api, exec_id)
-        if exit_code != 0:
-            message = errors.getvalue().decode(errors="replace").strip()[-2000:]
-            raise DatabaseToolError(
-                f"{what} in container {self._container.name} failed (exit {exit_code}): {message or 'no output'}. "
-                f"Fix: see the error above; `docker logs {self._container.name}` shows the server's side."
-            )
+        return stream_in(self._client, self._container, command, what=what, user=user)
 
     def _copy_in(self, path: Path) -> None:
         self._run(["mkdir", "-p", RESTORE_DIR], what="restore directory", user="root")
@@ -112,6 +101,31 @@ class ContainerDatabase:
                 archive.addfile(info, handle)
         if not self._container.put_archive(RESTORE_DIR, buffer.getvalue()):
             raise DatabaseToolError(f"could not copy {path.name} into {self._container.name}.")
+
+
+def run_in(client: Any, container: Any, command: list[str], *, what: str, user: str = "postgres") -> bytes:
+    """Run `command` in a running container (docker exec) and return its stdout; raise naming `what` on failure."""
+    return b"".join(stream_in(client, container, command, what=what, user=user))
+
+
+def stream_in(client: Any, container: Any, command: list[str], *, what: str, user: str = "postgres") -> Iterator[bytes]:
+    """Like :func:`run_in`, yielding stdout as it comes (large outputs never sit in memory whole)."""
+    api = client.api
+    exec_id = api.exec_create(container.id, command, user=user)["Id"]
+    errors = io.BytesIO()
+    for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
+        if stderr:
+            errors.write(stderr)
+        if stdout:
+            yield stdout
+    exit_code = _exit_code(api, exec_id)
+    if exit_code != 0:
+        message = errors.getvalue().decode(errors="replace").strip()[-2000:]
+        raise DatabaseToolError(
+            f"{what} in container {container.name} failed (exit {exit_code}): {message or 'no output'}. "
+            f"Fix: see the error above; `docker logs {container.name}` shows the server's side.",
+            exit_code,
+        )
 
 
 def _exit_code(api: Any, exec_id: str) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from healthchecks import coda, database, gateway, n8n, n8n_queue, slack, telegram, whatsapp
+from healthchecks import backups, coda, database, gateway, n8n, n8n_queue, slack, telegram, whatsapp
 from healthchecks import redis as redis_probe
 from healthchecks.heartbeat import HeartbeatSource, sql_heartbeat
 from healthchecks.migrations import DEFAULT_DIR
@@ -34,6 +34,9 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "KAIZENITY_N8N_API_KEY": ("n8n", "api_key"),
     "KAIZENITY_N8N_SEED_WORKFLOWS": ("n8n", "seed_workflows"),
     "KAIZENITY_N8N_HEARTBEAT_SOURCE": ("n8n", "heartbeat_source"),
+    "KAIZENITY_BACKUPS_DATABASE_URL": ("backups", "url"),
+    "KAIZENITY_BACKUPS_BASE_AGE_WARNING_HOURS": ("backups", "base_age_warning_hours"),
+    "KAIZENITY_BACKUPS_BASE_AGE_CRITICAL_HOURS": ("backups", "base_age_critical_hours"),
     "KAIZENITY_GATEWAY_URL": ("gateway", "url"),
     "KAIZENITY_GATEWAY_TLS_WARNING_DAYS": ("gateway", "tls_warning_days"),
     "KAIZENITY_GATEWAY_TLS_CRITICAL_DAYS": ("gateway", "tls_critical_days"),
@@ -61,9 +64,15 @@ SECRET_KEYS = frozenset(
     {("n8n", "api_key"), ("coda", "token"), ("telegram", "token"), ("slack", "token"), ("whatsapp", "token")}
 )
 DSN_KEYS = frozenset(
-    {("database", "url"), ("n8n", "heartbeat_database_url"), ("redis", "url"), ("queue", "n8n_database_url")}
+    {
+        ("database", "url"),
+        ("n8n", "heartbeat_database_url"),
+        ("redis", "url"),
+        ("queue", "n8n_database_url"),
+        ("backups", "url"),
+    }
 )
-PROBES = ("database", "n8n", "gateway", "redis", "queue", "coda", "telegram", "slack", "whatsapp")
+PROBES = ("database", "n8n", "gateway", "redis", "queue", "coda", "telegram", "slack", "whatsapp", "backups")
 
 
 class ConfigError(ValueError):
@@ -215,7 +224,7 @@ def build_plan(data: Mapping[str, Any]) -> Plan:
     problems: list[str] = []
     builders: dict[str, Builder] = {
         "database": _database, "n8n": _n8n, "gateway": _gateway, "redis": _redis, "queue": _queue, "coda": _coda,
-        "telegram": _telegram, "slack": _slack, "whatsapp": _whatsapp,
+        "telegram": _telegram, "slack": _slack, "whatsapp": _whatsapp, "backups": _backups,
     }  # fmt: skip
     for name, build in builders.items():
         section = _Section(name, _mapping(data, name))
@@ -415,3 +424,19 @@ def _whatsapp(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]
         api_version=s.text("api_version", whatsapp.DEFAULT_API_VERSION) or whatsapp.DEFAULT_API_VERSION,
     )
     return Planned("whatsapp", whatsapp.probe, target)
+
+
+def _backups(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> Planned[Any] | None:
+    """Planned only where backups are expected (the URL is set: by hand, or by the local record when the
+    environment runs a backup sidecar), so stacks without backups do not report a CRITICAL they chose."""
+    if missing := s.missing("url"):
+        _skip(skipped, "backups", missing, "age of the last base backup and WAL archive lag (backup sidecar)")
+        return None
+    target = backups.BackupsTarget(
+        dsn=s.text("url") or "",
+        base_age_warning_hours=s.real("base_age_warning_hours", 26.0),
+        base_age_critical_hours=s.real("base_age_critical_hours", 50.0),
+        lag_warning_bytes=s.real("lag_warning_bytes", 64 * 1024 * 1024),
+        lag_critical_bytes=s.real("lag_critical_bytes", 1024 * 1024 * 1024),
+    )
+    return Planned("backups", backups.probe, target)

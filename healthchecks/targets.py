@@ -55,6 +55,8 @@ def settings_from_stack(name: str, environ: Mapping[str, str] = os.environ) -> d
             workers = [name for name in state.get("containers", {}) if name.startswith("n8n-worker-")]
             if workers and "redis" in settings:  # queue mode: the pool the stack declares is what must be live
                 settings.setdefault("queue", {})["expected_workers"] = str(len(workers))
+            if "backup" in state.get("containers", {}) and state.get("database_url"):
+                settings.setdefault("backups", {})["url"] = state["database_url"]  # it runs a backup sidecar
             if "ca_file" in settings.get("gateway", {}):
                 settings["gateway"]["tls_internal"] = "true"  # the local engine's gateway uses Caddy's local CA
             return settings

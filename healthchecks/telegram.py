@@ -4,12 +4,18 @@ The token is part of the URL *path* (``/bot<TOKEN>/getMe``), so it ends up in an
 that mentions the URL; all error text goes through the context's redactor. A delivery error alone is a
 WARNING (Telegram retries undelivered updates); a recent error while updates pile up is CRITICAL because
 messages are not reaching the workflows right now.
+
+The webhook URL carries the secret path token of the n8n route (``/webhook/telegram/<token>``): every finding
+shows it through :func:`redact_webhook_url`. A webhook whose ``allowed_updates`` leaves out a kind the inbound
+workflow handles (https://core.telegram.org/bots/api#setwebhook) silently drops those updates at Telegram.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -19,6 +25,17 @@ from healthchecks.problems import Problem
 from healthchecks.result import Measurement, ProbeResult, ResultBuilder, Status, Unit
 
 DEFAULT_BASE_URL = "https://api.telegram.org"
+# The update kinds ops.store_telegram_update understands and acts on (migration 0008); an empty or absent
+# allowed_updates means every kind except chat_member and reactions (Bot API, setWebhook), which covers them.
+NEEDED_UPDATES = (
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "callback_query",
+    "my_chat_member",
+)
+_PLAIN_SEGMENT = re.compile(r"[a-z][a-z-]{0,19}")
 SERVICE = Service("Telegram", "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE_URL", "https://t.me/BotNews")
 
 
@@ -43,6 +60,7 @@ def probe(target: TelegramTarget, ctx: ProbeContext) -> ProbeResult:
             _check_token(client, target, ctx, builder)
             info, _ = _call(client, target, ctx, "getWebhookInfo", "webhook")
             _check_webhook_url(info, target, builder)
+            _check_allowed_updates(info, builder)
             _check_backlog(info, target, builder)
             _check_delivery_errors(info, target, ctx, builder)
         except Problem as problem:
@@ -77,6 +95,14 @@ def _check_token(client: httpx.Client, target: TelegramTarget, ctx: ProbeContext
     builder.add("token", Status.OK, f"bot @{name} token valid")
 
 
+def redact_webhook_url(url: str) -> str:
+    """The URL with every path segment that is not a plain word masked, and no query: safe to print."""
+    parts = urlsplit(url)
+    segments = [seg if _PLAIN_SEGMENT.fullmatch(seg) else "***" for seg in parts.path.split("/")[1:]]
+    path = "/" + "/".join(segments) if segments else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{path}"
+
+
 def _check_webhook_url(info: dict[str, Any], target: TelegramTarget, builder: ResultBuilder) -> None:
     url = str(info.get("url") or "")
     expected = target.expected_webhook_url
@@ -85,12 +111,34 @@ def _check_webhook_url(info: dict[str, Any], target: TelegramTarget, builder: Re
         "trigger, with its secret_token); check TELEGRAM_WEBHOOK_URL matches the n8n workflow."
     )
     if expected and url != expected:
-        actual = url or "nothing (no webhook set)"
-        builder.add("webhook", Status.CRITICAL, f"webhook points to {actual}, expected {expected}", fix)
+        actual = redact_webhook_url(url) if url else "nothing (no webhook set)"
+        if url and redact_webhook_url(url) == redact_webhook_url(expected):
+            actual += " (differs only in the masked secret part)"
+        builder.add(
+            "webhook", Status.CRITICAL, f"webhook points to {actual}, expected {redact_webhook_url(expected)}", fix
+        )
     elif not url:
         builder.add("webhook", Status.WARNING, "no webhook set: updates are not pushed to n8n", fix)
     else:
-        builder.add("webhook", Status.OK, f"webhook set to {url}")
+        builder.add("webhook", Status.OK, f"webhook set to {redact_webhook_url(url)}")
+
+
+def _check_allowed_updates(info: dict[str, Any], builder: ResultBuilder) -> None:
+    allowed = info.get("allowed_updates")
+    if not isinstance(allowed, list) or not allowed:
+        builder.add("updates", Status.OK, "webhook receives every default update kind")
+        return
+    missing = [kind for kind in NEEDED_UPDATES if kind not in allowed]
+    if not missing:
+        builder.add("updates", Status.OK, f"webhook receives {', '.join(NEEDED_UPDATES)}")
+        return
+    needed = ", ".join(f'"{kind}"' for kind in NEEDED_UPDATES)
+    builder.add(
+        "updates",
+        Status.WARNING,
+        f"webhook allowed_updates leaves out {', '.join(missing)}: Telegram drops those updates",
+        f"Call setWebhook again with allowed_updates=[{needed}] (or an empty list for the default kinds).",
+    )
 
 
 def _check_backlog(info: dict[str, Any], target: TelegramTarget, builder: ResultBuilder) -> None:

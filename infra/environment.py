@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.model import Endpoints, EnvironmentModel, NetworkSpec, ServiceSpec, VolumeSpec
-from infra.services import gateway, n8n, postgres, redis
+from infra.services import backup, gateway, n8n, postgres, redis
 from infra.services.common import labels
 from infra.settings import Publish, Settings, TlsMode
 
@@ -17,9 +17,11 @@ def build_environment(settings: Settings) -> EnvironmentModel:
     services += n8n.build_workers(settings)
     services += n8n.build_webhook_processors(settings)
     services.append(gateway.build(settings))
+    if settings.backups.enabled:
+        services.append(backup.build(settings))
     # Volumes in first-use order: exactly the ones some service mounts.
     used = dict.fromkeys(mount.volume for service in services for mount in service.mounts)
-    volumes = tuple(VolumeSpec(name, f"{settings.prefix}-{name}") for name in used)
+    volumes = tuple(VolumeSpec(name, _volume_docker_name(settings, name)) for name in used)
     return EnvironmentModel(
         stack=settings.stack,
         prefix=settings.prefix,
@@ -30,6 +32,13 @@ def build_environment(settings: Settings) -> EnvironmentModel:
         labels=labels(settings),
         protect_volumes=settings.protect_volumes,
     )
+
+
+def _volume_docker_name(settings: Settings, name: str) -> str:
+    """`<prefix>-<name>`; the backup archive may be named in the settings (a volume that outlives the prefix)."""
+    if name == backup.ARCHIVE_VOLUME and settings.backups.archive_volume:
+        return settings.backups.archive_volume
+    return f"{settings.prefix}-{name}"
 
 
 def _endpoints(settings: Settings) -> Endpoints:

@@ -45,6 +45,7 @@ def start(
     preset_secrets: Mapping[str, str] | None = None,
     migrate: bool = True,
     seed_values: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> tuple[ContainerRunner, LocalEndpoints]:
     """Validate, render and start a stack locally; returns the runner (for `down`) and the endpoints.
 
@@ -55,7 +56,9 @@ def start(
     note = tls_override_note(stack)
     if note and progress:
         progress(note)
-    settings = local_settings(stack, prefix=prefix, offline=offline, free_ports=free_ports, secrets=secrets)
+    settings = local_settings(
+        stack, prefix=prefix, offline=offline, free_ports=free_ports, secrets=secrets, overrides=overrides
+    )
     model = build_environment(settings)
     check_ports_free(model)
     runner = ContainerRunner(model, secrets, progress)

@@ -62,8 +62,11 @@ def local_config(
     offline: bool = False,
     free_ports: bool = False,
     secrets: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The raw config (stack-file keys, no namespace) the local engine validates: the stack file's, overridden."""
+    """The raw config (stack-file keys, no namespace) the local engine validates: the stack file's, overridden.
+
+    `overrides` replaces whole top-level sections (e.g. {"backups": {"enabled": True}}) for tests and drills."""
     config: dict[str, Any] = {
         k: (dict(v) if isinstance(v, dict) else v) for k, v in load_stack_config(stack).values.items()
     }
@@ -77,6 +80,7 @@ def local_config(
         config["postgres"] = {**config.get("postgres", {}), "hostPort": free_port()}
         config["n8n"] = {**config.get("n8n", {}), "hostPort": free_port()}
         config["redis"] = {**config.get("redis", {}), "hostPort": free_port()}
+    config.update(overrides or {})
     config.update(secrets or {})
     return config
 
@@ -88,7 +92,10 @@ def local_settings(
     offline: bool = False,
     free_ports: bool = False,
     secrets: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Settings of `stack` with the local-run overrides applied, validated like any stack's."""
-    config = local_config(stack, prefix=prefix, offline=offline, free_ports=free_ports, secrets=secrets)
+    config = local_config(
+        stack, prefix=prefix, offline=offline, free_ports=free_ports, secrets=secrets, overrides=overrides
+    )
     return parse_settings(stack, config, source=f"stack '{stack}' (local engine)")

@@ -31,6 +31,7 @@ COMPONENT_TYPES = {
     "n8n-webhook": "kaizenity:service:N8nWebhook",
     "redis": "kaizenity:service:Redis",
     "gateway": "kaizenity:service:Gateway",
+    "backup": "kaizenity:service:Backup",
 }
 
 

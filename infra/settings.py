@@ -148,6 +148,23 @@ class RedisSettings(_Section):
     host_port: Port = Field(6379, examples=[6379])
 
 
+class BackupSettings(_Section):
+    """Continuous protection: the backup sidecar (infra/services/backup.py) streams WAL and takes base backups."""
+
+    enabled: bool = Field(False, examples=[True])  # stacks opt in (staging, prod): see stacks/*.yaml
+    interval_minutes: int = Field(1440, ge=5, le=10080, examples=[1440, 360])  # base backup schedule
+    retention: int = Field(7, ge=1, le=365, examples=[7])  # base backups kept (with the WAL they need)
+    checkpoint: Literal["spread", "fast"] = Field("spread", examples=["spread"])  # spread: no I/O burst
+    max_rate: Annotated[str, Field(pattern=r"^$|^[0-9]+[kM]?$", examples=["", "50M"])] = ""  # pg_basebackup
+    archive_volume: Annotated[str | None, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", examples=["kz-archive"])] = (
+        None  # Docker volume name of the archive; default <prefix>-backup-archive
+    )
+    memory_mb: int = Field(256, ge=64, le=65536, examples=[256])
+    # WAL the server keeps for a stopped sidecar (max_slot_wal_keep_size): beyond it the slot is invalidated
+    # rather than the data volume filled; the archive then has a gap until the next base backup.
+    max_slot_wal_keep_mb: int = Field(10240, ge=1024, le=10485760, examples=[10240])
+
+
 class GatewaySettings(_Section):
     """The Caddy gateway: the only service listening beyond loopback by default."""
 
@@ -261,6 +278,7 @@ class Settings(_Section):
     redis: RedisSettings = Field(default_factory=RedisSettings)  # type: ignore[arg-type]
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)  # type: ignore[arg-type]
     workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)  # type: ignore[arg-type]
+    backups: BackupSettings = Field(default_factory=BackupSettings)  # type: ignore[arg-type]
     secrets: SecretSettings = Field(default_factory=SecretSettings)
 
     @property

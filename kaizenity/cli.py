@@ -23,8 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "health": ("healthchecks.cli:health", "Run the health probes and report what is wrong and what to do."),
     "workflows": ("workflows.cli:workflows", "Validate, plan and seed the platform's n8n workflows."),
     "rotate": ("kaizenity.rotation_cli:rotate", "Rotate one secret (ALTER ROLE first, then the containers)."),
-    "backup": ("backups.cli:backup", "Back up both databases and n8n's encryption key (checksummed)."),
-    "restore": ("backups.cli:restore", "Restore a backup, verified before and after."),
+    "backup": ("backups.cli:backup", "Base backup now (no writer paused); `backup status`: protection and lag."),
+    "restore": ("backups.cli:restore", "Point-in-time restore (--to-time T or --latest), checked in a scratch server."),
 }
 
 

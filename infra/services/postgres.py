@@ -26,6 +26,15 @@ SQL
 """
 
 
+# Runs once on an empty data directory, after the official entrypoint appended `host all all all <method>`.
+REPLICATION_HBA_INIT = """\
+#!/bin/sh
+# Lets the backup sidecar stream WAL and take base backups (rendered by infra/services/postgres.py).
+printf 'host replication "%s" all scram-sha-256\\n' "$POSTGRES_USER" >>"$PGDATA/pg_hba.conf"
+"""
+REPLICATION_HBA_UPLOAD = FileUpload("/docker-entrypoint-initdb.d/05-replication-hba.sh", REPLICATION_HBA_INIT)
+
+
 def build(settings: Settings) -> ServiceSpec:
     """The PostgreSQL container: published on 127.0.0.1 at most, health-checked over TCP."""
     pg = settings.postgres
@@ -39,7 +48,16 @@ def build(settings: Settings) -> ServiceSpec:
         kind="postgres",
         container_name=container_name(settings, NAME),
         image=settings.images.postgres,
-        command=("postgres", "-c", f"max_connections={pg.max_connections}"),
+        command=(
+            "postgres",
+            "-c",
+            f"max_connections={pg.max_connections}",
+            *(
+                ("-c", f"max_slot_wal_keep_size={settings.backups.max_slot_wal_keep_mb}MB")
+                if settings.backups.enabled
+                else ()
+            ),
+        ),
         env=(
             ("POSTGRES_USER", pg.superuser),
             ("POSTGRES_PASSWORD", SecretRef("postgresPassword")),
@@ -51,7 +69,10 @@ def build(settings: Settings) -> ServiceSpec:
         ),
         ports=ports,
         mounts=(VolumeMount(DATA_VOLUME, DATA_DIR),),
-        uploads=(FileUpload("/docker-entrypoint-initdb.d/10-n8n-database.sh", N8N_DATABASE_INIT),),
+        uploads=(
+            FileUpload("/docker-entrypoint-initdb.d/10-n8n-database.sh", N8N_DATABASE_INIT),
+            *((REPLICATION_HBA_UPLOAD,) if settings.backups.enabled else ()),
+        ),
         # TCP, not the socket: while initialising, the temporary server listens on the socket only.
         healthcheck=HealthCheck(
             test=("CMD-SHELL", f'pg_isready -h 127.0.0.1 -p {PORT} -U "$POSTGRES_USER" -d "$POSTGRES_DB"'),

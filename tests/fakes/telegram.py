@@ -1,4 +1,9 @@
-"""Telegram Bot API: /bot<TOKEN>/getMe and /bot<TOKEN>/getWebhookInfo with the {ok, result} envelope."""
+"""Telegram Bot API: /bot<TOKEN>/getMe and /bot<TOKEN>/getWebhookInfo with the {ok, result} envelope.
+
+getWebhookInfo fields as documented (https://core.telegram.org/bots/api#webhookinfo): url, has_custom_certificate,
+pending_update_count, ip_address, last_error_date, last_error_message, max_connections, allowed_updates (only
+when setWebhook was given a non-empty list; telegram-bot-api Client.cpp JsonWebhookInfo).
+"""
 
 from __future__ import annotations
 

@@ -548,11 +548,12 @@ def table_hits(url: str | None, needles: dict[str, str]) -> dict[str, set[str]]:
     return hits
 
 
-def test_no_secret_in_n8n_data_logs_or_backups(
-    gateway: Gateway, kaizenity_stack: LocalEndpoints, telegram_path: str, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    from backups.backup import KEY_FILE, create_backup
-    from backups.target import find_target
+def test_no_secret_in_n8n_data_or_logs(gateway: Gateway, kaizenity_stack: LocalEndpoints, telegram_path: str) -> None:
+    """After real traffic: no secret of the stack in any table of either database or in any container's log.
+
+    Backups are physical since issue 15 (base backups + WAL of this same cluster, files 0600 and the n8n key
+    encrypted: tests/integration/test_backup_restore.py), so what they hold is what these tables hold.
+    """
     from infra.docker_engine import docker_client
 
     drive_inbound_traffic(gateway, kaizenity_stack, telegram_path)
@@ -568,34 +569,6 @@ def test_no_secret_in_n8n_data_logs_or_backups(
         logs = client.containers.get(name).logs().decode("utf-8", "replace")
         leaked = sorted(key for key, value in needles.items() if value in logs)
         assert leaked == [], f"{service} logs contain {leaked}"
-
-    root = tmp_path_factory.mktemp("security-backup")
-    backup = create_backup(client, find_target(client, kaizenity_stack.prefix), root, retention=1)
-    assert backup.parent.stat().st_mode & 0o777 == 0o700
-    assert backup.stat().st_mode & 0o777 == 0o700
-    for file in backup.iterdir():
-        assert file.stat().st_mode & 0o777 == 0o600, file.name
-    postgres = client.containers.get(kaizenity_stack.containers["postgres"])
-    for file in backup.iterdir():
-        if file.name == KEY_FILE:  # the encryption key is backed up on purpose (restore needs it), 0600
-            continue
-        text = file.read_bytes()
-        if file.suffix == ".dump":  # custom format, compressed: pg_restore turns it back into SQL text
-            text = restore_to_sql(postgres, text)
-        allowed = set(ALLOWED_IN_N8N_DB) if file.name == "n8n.dump" else set()
-        leaked = sorted(key for key, value in needles.items() if value.encode() in text and key not in allowed)
-        assert leaked == [], f"backup file {file.name} contains {leaked}"
-
-
-def restore_to_sql(container: object, dump: bytes) -> bytes:
-    """`pg_restore -f -` inside the PostgreSQL container, fed the dump on stdin."""
-    import subprocess
-
-    name = getattr(container, "name", "")
-    done = subprocess.run(
-        ["docker", "exec", "-i", name, "pg_restore", "-f", "-"], input=dump, capture_output=True, check=True
-    )
-    return done.stdout
 
 
 # --- 6. tenant binding and least privilege in PostgreSQL (migration 0009) -------------------------------------------

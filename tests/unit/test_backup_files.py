@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from backups.container_db import private_file
-from backups.manifest import Manifest
 
 
 @pytest.fixture
@@ -36,8 +35,3 @@ def test_an_existing_dump_file_is_made_private(tmp_path: Path, loose_umask: None
         handle.write(b"new")
     assert target.stat().st_mode & 0o777 == 0o600
     assert target.read_bytes() == b"new"
-
-
-def test_manifest_is_written_0600(tmp_path: Path, loose_umask: None) -> None:
-    path = Manifest(prefix="p", created_at="now", databases={"app": "a"}).write(tmp_path)
-    assert path.stat().st_mode & 0o777 == 0o600

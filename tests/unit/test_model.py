@@ -76,10 +76,11 @@ def test_queue_mode_adds_redis_and_workers_that_start_after_n8n() -> None:
         "n8n-worker-1",
         "n8n-worker-2",
         "gateway",
+        "backup",
     ]
     waves = [[s.name for s in wave] for wave in model.start_order()]
     # Workers one after the other: Pulumi then replaces them one at a time too (infra/scaling.py).
-    assert waves == [["postgres", "redis", "gateway"], ["n8n"], ["n8n-worker-1"], ["n8n-worker-2"]]
+    assert waves == [["postgres", "redis", "gateway"], ["n8n", "backup"], ["n8n-worker-1"], ["n8n-worker-2"]]
     worker = model.service("n8n-worker-1")
     assert worker.command == ("worker", "--concurrency=10")
     env = worker.env_dict()

@@ -71,6 +71,7 @@ def test_resource_inventory(stack: str) -> None:
                 "n8n-worker": "kaizenity:service:N8nWorker",
                 "redis": "kaizenity:service:Redis",
                 "gateway": "kaizenity:service:Gateway",
+                "backup": "kaizenity:service:Backup",
             }[s.kind]
             for s in env_model.services
         )
