@@ -138,9 +138,12 @@ def sender(stack: LocalEndpoints) -> Iterator[Sender]:
         except httpx.HTTPError:
             return None
 
-    def send(n: int, parallel: int = 4, into: list[int] | None = None) -> list[int]:
-        """`into` receives each acknowledged id as soon as it is known (for a caller in another thread)."""
+    def send(n: int, parallel: int = 4, into: list[int] | None = None, sent: list[int] | None = None) -> list[int]:
+        """`into` receives each acknowledged id as soon as it is known (for a caller in another thread), `sent`
+        every id posted."""
         ids = [next(_update_ids) for _ in range(n)]
+        if sent is not None:
+            sent.extend(ids)
         acknowledged = into if into is not None else []
         with ThreadPoolExecutor(parallel) as pool:
             for update_id in pool.map(post, ids):
@@ -190,8 +193,14 @@ def test_every_worker_stopped_is_critical_at_once_and_a_redis_restart_loses_no_q
     for name in WORKERS:
         container(stack, name).stop(timeout=STOP_TIMEOUT_S)
     stopped_at = time.monotonic()
-    acknowledged = sender(5)
-    assert len(acknowledged) == 5  # the main process still answers: the jobs wait in Redis
+    # The main process enqueues each update but answers only once a worker stored it (issue 13: store before
+    # acknowledging): with no worker, nothing is acknowledged and the jobs wait in Redis.
+    sent: list[int] = []
+    acknowledged: list[int] = []
+    load = threading.Thread(target=lambda: sender(5, 5, acknowledged, sent))
+    load.start()
+    admin = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
+    wait_until(lambda: admin.llen("bull:jobs:wait") >= 5, 60, "the 5 updates queued in Redis")
     env = {
         **os.environ,
         "KAIZENITY_REDIS_URL": stack.redis_url or "",
@@ -212,9 +221,8 @@ def test_every_worker_stopped_is_critical_at_once_and_a_redis_restart_loses_no_q
     assert "kaizenity scale" in done.stdout  # the fix is in the output
     assert (stack.secrets["redisPassword"]) not in done.stdout + done.stderr
     assert seconds_after_stop < 60, "reported on the next run, not after a stale heartbeat"
-    assert not stored(stack, acknowledged)
+    assert not stored(stack, sent)
     # Redis restarted while the jobs wait: the AOF brings every one of them back.
-    admin = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
     waiting_before = set(admin.lrange("bull:jobs:wait", 0, -1))
     assert len(waiting_before) >= 5
     container(stack, "redis").restart(timeout=30)
@@ -222,8 +230,10 @@ def test_every_worker_stopped_is_critical_at_once_and_a_redis_restart_loses_no_q
     wait_until(lambda: _pings(admin), 30, "Redis back")
     assert waiting_before <= set(admin.lrange("bull:jobs:wait", 0, -1)), "AOF kept every queued job"
     assert result(health(stack, "redis"), "redis").status is Status.OK
+    load.join()
+    assert not acknowledged, "nothing acknowledged while no worker could store it"
     start_workers(stack)
-    wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 300, "the backlog to drain")
+    wait_until(lambda: stored(stack, sent) == set(sent), 300, "the queued updates stored once workers are back")
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -246,7 +256,7 @@ def test_postgres_paused_is_reported(stack: LocalEndpoints, sender: Sender) -> N
     assert "2 live worker(s)" in queue.summary or queue.status is not Status.OK
     wait_until(lambda: result(health(stack, "database"), "database").status is Status.OK, 60, "PostgreSQL back")
     # Restore what the pause broke for the next tests: n8n ready again and acknowledging webhooks.
-    wait_until(lambda: result(health(stack, "n8n"), "n8n").status is Status.OK, 120, "n8n ready again")
+    wait_until(lambda: result(health(stack, "n8n"), "n8n").status is not Status.CRITICAL, 120, "n8n ready again")
     wait_until(lambda: len(sender(1)) == 1, 120, "webhooks acknowledged again")
 
 
