@@ -150,12 +150,12 @@ def main() -> None:
             )
             measure(stack, "warm-up", 20, args.parallel)
             if stack_name == "ci":
-                rounds.append(measure(stack, "single mode", args.updates, args.parallel))
+                rounds.append(_report(measure(stack, "single mode", args.updates, args.parallel)))
                 continue
             for workers in (int(w) for w in args.workers.split(",")):
                 scale_local(stack_name, prefix, stack.stack_secrets(), workers=workers, concurrency=args.concurrency)
                 label = f"queue, {workers} worker(s) x{args.concurrency}"
-                rounds.append(measure(stack, label, args.updates, args.parallel))
+                rounds.append(_report(measure(stack, label, args.updates, args.parallel)))
         finally:
             local_engine.stop(prefix)
     print(f"\nload: {args.updates} updates, {args.parallel} in parallel; `uptime`: {_uptime()}")
@@ -163,6 +163,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for measured in rounds:
         print(measured.row())
+
+
+def _report(measured: Round) -> Round:
+    """Print each round as it ends (with the load then): a later failure keeps the rounds already measured."""
+    print(f"{measured.row()}  [{_uptime()}]", flush=True)
+    return measured
 
 
 def _uptime() -> str:

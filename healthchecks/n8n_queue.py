@@ -15,11 +15,20 @@ up on the next run, not when a heartbeat goes stale 15 minutes later.
   The connection's last command is not a usable filter: with a backlog the worker fetches the next job in
   moveToFinished, and its blocking connection may show `client|setname` for as long as the backlog lasts.
 - n8n 2.8.4 gives jobs no retry attempts and `maxStalledCount: 0` (dist/scaling/scaling.service.js): a job whose
-  worker died is never re-run; Bull moves it to failed and, with `removeOnFail: true`, deletes it. Its execution
-  stays "running" in n8n's database until n8n's queue recovery (every N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL,
-  180 min by default: `recoverFromQueue`) marks it "crashed". The optional n8n database check finds these
-  orphans now, the same way recovery does (in progress in the database, no job in wait/active) but only for
-  executions older than a grace period, so one whose job is being enqueued right now is not counted.
+  worker died is never re-run. Its lock (lockDuration 60 s, @n8n/config scaling-mode.config.js) expires, and the
+  next stalled check of a live worker (stalledInterval 30 s; bull moveStalledJobsToWait-8.lua) that finds it in
+  the `stalled` set without a lock moves it to failed, deletes it (`removeOnFail: true`) and publishes the
+  failure: 60 to 90 s after the kill. Meanwhile it is an active job without a lock ("orphaned" below).
+- The main process awaits every job (`job.finished()` in dist/workflow-runner.js): on "job stalled more than
+  maxStalledCount" it wraps a MaxStalledCountError and `processError` stores the execution with status "error"
+  through the worker save hooks (hookFunctionsSaveWorker: no delete, even when the workflow saves no failed
+  executions) and its data replaced by that error: the trigger data is gone. The database check counts these
+  ("stalled": status error carrying MaxStalledCountError's message).
+- Without a live main process (or if it restarted meanwhile) nobody finalizes the execution: it stays "running"
+  until n8n's queue recovery (every N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL, 180 min by default:
+  `recoverFromQueue`) marks it "crashed". The database check finds these orphans now, the same way recovery does
+  (in progress in the database, no job in wait/active) but only for executions older than a grace period, so one
+  whose job is being enqueued right now is not counted.
 """
 
 from __future__ import annotations
@@ -39,6 +48,9 @@ from healthchecks.redis import connect
 from healthchecks.result import Measurement, ProbeResult, ResultBuilder, Status, Unit
 
 QUEUE_NAME = "jobs"  # n8n's Bull queue (scaling/constants: QUEUE_NAME)
+# The start of MaxStalledCountError's message (n8n 2.8.4 dist/errors/max-stalled-count.error.js), stored in the
+# execution's data when the main process fails a job whose worker died.
+STALLED_MESSAGE = "This execution failed to be processed too many times and will no longer retry"
 MAX_SCANNED_JOBS = 2000
 
 NO_WORKER_FIX = (
@@ -263,6 +275,10 @@ def _check_executions(
     """Crashed executions in the window, and orphans: in progress in n8n's database but with no Bull job left."""
     since = ctx.now() - timedelta(minutes=target.crashed_window_minutes)
     crashed_sql = 'SELECT count(*) FROM execution_entity WHERE status = %s AND "createdAt" >= %s'
+    stalled_sql = (
+        'SELECT count(*) FROM execution_entity e JOIN execution_data d ON d."executionId" = e.id '
+        "WHERE e.status = 'error' AND e.\"createdAt\" >= %s AND position(%s in d.data) > 0"
+    )
     progress_sql = (
         "SELECT id::text FROM execution_entity WHERE status IN ('new', 'running') "
         'AND "createdAt" < now() - make_interval(secs => %s) ORDER BY id LIMIT 1000'
@@ -272,14 +288,17 @@ def _check_executions(
             target.n8n_database_url or "", connect_timeout=max(2, int(ctx.remaining())), autocommit=True
         ) as conn:
             row = conn.execute(crashed_sql, ("crashed", since)).fetchone()
+            stalled_row = conn.execute(stalled_sql, (since, STALLED_MESSAGE)).fetchone()
             in_progress = [r[0] for r in conn.execute(progress_sql, (target.orphan_grace_seconds,)).fetchall()]
     except psycopg.Error as exc:
         builder.add("crashed", Status.UNKNOWN, f"executions not checked: {ctx.redactor.exception(exc)}")
         return
     crashed = int(row[0]) if row else 0
+    stalled = int(stalled_row[0]) if stalled_row else 0
     orphans = [execution for execution in in_progress if queued is not None and execution not in queued]
-    total = crashed + len(orphans)
+    total = crashed + stalled + len(orphans)
     builder.measure(Measurement("crashed_executions", crashed, Unit.COUNT, minimum=0))
+    builder.measure(Measurement("stalled_executions", stalled, Unit.COUNT, minimum=0))
     builder.measure(
         Measurement("lost_executions", total, Unit.COUNT, target.crashed_warning, target.crashed_critical, 0)
     )
@@ -291,15 +310,18 @@ def _check_executions(
         else Status.OK
     )
     shown = ", ".join(orphans[:10]) + (" ..." if len(orphans) > 10 else "")
-    text = f"{crashed} crashed execution(s) in the last {target.crashed_window_minutes:g} min" + (
-        f"; {len(orphans)} orphaned (running in n8n, no job in Redis: ids {shown})" if orphans else ""
-    )
+    text = (
+        f"{crashed} crashed and {stalled} stalled (worker died, job failed by Bull) execution(s) "
+        f"in the last {target.crashed_window_minutes:g} min"
+    ) + (f"; {len(orphans)} orphaned (running in n8n, no job in Redis: ids {shown})" if orphans else "")
     builder.add(
         "crashed",
         status,
         text,
         "A worker (or the main process) died under running executions and n8n never re-runs them (no retry "
         "attempts, maxStalledCount 0). Open them in the editor (Executions, by id), take their trigger data "
-        "(Telegram: the update) and replay what matters; n8n marks orphans crashed at its next queue recovery "
+        "(Telegram: the update; gone for stalled ones, whose data n8n replaced by the error: find the update in "
+        "the sender's retry or the gateway log) and replay what matters; n8n marks orphans crashed at its next "
+        "queue recovery "
         "(N8N_EXECUTIONS_QUEUE_RECOVERY_INTERVAL) or at the main's restart. See docs/runbook.md.",
     )

@@ -169,7 +169,14 @@ def worker_spec(settings: Settings, index: int) -> ServiceSpec:
         memory_mb=n8n.worker_memory_mb,
         user="node",
         aliases=(name,),
-        # After the main process: it runs n8n's own database migrations first.
+        # After the main process: it runs n8n's own database migrations first. After the previous worker too,
+        # although a fresh `up` could safely start them all at once: Pulumi has one ordering, `depends_on`, for
+        # creation and replacement alike, and this chain is what makes it replace workers one at a time (a
+        # concurrency change must never take the pool down at once; a `dependsOn`-only edge does not make the
+        # engine delete worker N+1 early: pkg/resource/deploy/step_generator.go calculateDependentReplacements
+        # follows property dependencies only, so N+1 waits for N's replacement). Starting them in parallel only in
+        # the local renderer would make it differ from the Pulumi program (tests/unit/test_renderer_parity.py)
+        # for a few seconds: each extra worker costs one worker readiness (about 10 s) on a fresh `up`.
         depends_on=(NAME, redis.NAME, *previous),
         labels=labels(settings, name),
         stop_grace_s=stop_grace_s(settings),

@@ -9,6 +9,7 @@ Each test restores what it broke: the session environment is shared (tests run i
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ import pytest
 import redis
 
 from healthchecks.config import build_plan
+from healthchecks.n8n_queue import STALLED_MESSAGE
 from healthchecks.report import Report
 from healthchecks.result import Status
 from healthchecks.runner import run
@@ -100,6 +103,12 @@ def start_workers(stack: LocalEndpoints) -> None:
     wait_until(lambda: workers_text(health(stack, "queue")) == "2 live worker(s)", 120, "2 live workers")
 
 
+def worker_executions(stack: LocalEndpoints, name: str, event: str, since: datetime) -> set[str]:
+    """Execution ids a worker logged as `started` / `finished` since a moment (Docker keeps a killed one's log)."""
+    text = container(stack, name).logs(since=since).decode(errors="replace")
+    return set(re.findall(rf"Worker {event} execution (\d+) ", text))
+
+
 def _healthy_check(stack: LocalEndpoints, name: str) -> Callable[[], bool]:
     def healthy() -> bool:
         worker = container(stack, name)
@@ -129,9 +138,12 @@ def sender(stack: LocalEndpoints) -> Iterator[Sender]:
         except httpx.HTTPError:
             return None
 
-    def send(n: int, parallel: int = 4, into: list[int] | None = None) -> list[int]:
-        """`into` receives each acknowledged id as soon as it is known (for a caller in another thread)."""
+    def send(n: int, parallel: int = 4, into: list[int] | None = None, sent: list[int] | None = None) -> list[int]:
+        """`into` receives each acknowledged id as soon as it is known (for a caller in another thread), `sent`
+        every id posted."""
         ids = [next(_update_ids) for _ in range(n)]
+        if sent is not None:
+            sent.extend(ids)
         acknowledged = into if into is not None else []
         with ThreadPoolExecutor(parallel) as pool:
             for update_id in pool.map(post, ids):
@@ -154,28 +166,23 @@ def test_queue_stack_is_up_with_live_workers_and_healthy_redis(stack: LocalEndpo
 
 
 def test_seed_workflows_execute_on_the_workers_not_on_the_main_process(stack: LocalEndpoints, sender: Sender) -> None:
-    since = query(stack.n8n_database_url, "SELECT now()")[0][0]
+    since = datetime.now(UTC) - timedelta(seconds=2)
     acknowledged = sender(20)
     assert len(acknowledged) == 20
     wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 60, "every update stored")
     wait_until(lambda: query(stack.database_url, "SELECT count(*) FROM ops.heartbeats")[0][0] >= 2, 30, "heartbeats")
-    executions = [
-        str(row[0])
-        for row in query(
-            stack.n8n_database_url,
-            "SELECT id FROM execution_entity WHERE \"createdAt\" >= %s AND status = 'success'",
-            since,
-        )
-    ]
-    assert len(executions) >= 20
-    logs = {name: container(stack, name).logs().decode(errors="replace") for name in ("n8n", *WORKERS)}
-    ran_on = {
-        execution: [name for name in WORKERS if f"Worker started execution {execution} " in logs[name]]
-        for execution in executions
-    }
-    assert all(len(workers) == 1 for workers in ran_on.values()), ran_on  # each on exactly one worker
-    assert "Worker started execution" not in logs["n8n"]
-    assert {w for workers in ran_on.values() for w in workers} == set(WORKERS), "both workers took jobs"
+    # The inbound workflow saves no execution (issue 14: saveDataSuccessExecution none), so the workers' own log
+    # lines are the record of where each execution ran (dist/scaling/job-processor.js).
+    started = {name: worker_executions(stack, name, "started", since) for name in WORKERS}
+    assert sum(len(ids) for ids in started.values()) >= 20
+    assert not started[WORKERS[0]] & started[WORKERS[1]], "each execution ran on exactly one worker"
+    wait_until(  # a heartbeat execution may still be running
+        lambda: all(started[n] <= worker_executions(stack, n, "finished", since) for n in WORKERS),
+        30,
+        "every started execution finished on its worker",
+    )
+    assert all(started.values()), "both workers took jobs"
+    assert "Worker started execution" not in container(stack, "n8n").logs(since=since).decode(errors="replace")
     metrics = httpx.get(f"{stack.n8n_url}/metrics", timeout=10).text
     assert "n8n_scaling_mode_queue_jobs_waiting" in metrics  # N8N_METRICS_INCLUDE_QUEUE_METRICS on the main
 
@@ -186,8 +193,14 @@ def test_every_worker_stopped_is_critical_at_once_and_a_redis_restart_loses_no_q
     for name in WORKERS:
         container(stack, name).stop(timeout=STOP_TIMEOUT_S)
     stopped_at = time.monotonic()
-    acknowledged = sender(5)
-    assert len(acknowledged) == 5  # the main process still answers: the jobs wait in Redis
+    # The main process enqueues each update but answers only once a worker stored it (issue 13: store before
+    # acknowledging): with no worker, nothing is acknowledged and the jobs wait in Redis.
+    sent: list[int] = []
+    acknowledged: list[int] = []
+    load = threading.Thread(target=lambda: sender(5, 5, acknowledged, sent))
+    load.start()
+    admin = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
+    wait_until(lambda: admin.llen("bull:jobs:wait") >= 5, 60, "the 5 updates queued in Redis")
     env = {
         **os.environ,
         "KAIZENITY_REDIS_URL": stack.redis_url or "",
@@ -208,9 +221,8 @@ def test_every_worker_stopped_is_critical_at_once_and_a_redis_restart_loses_no_q
     assert "kaizenity scale" in done.stdout  # the fix is in the output
     assert (stack.secrets["redisPassword"]) not in done.stdout + done.stderr
     assert seconds_after_stop < 60, "reported on the next run, not after a stale heartbeat"
-    assert not stored(stack, acknowledged)
+    assert not stored(stack, sent)
     # Redis restarted while the jobs wait: the AOF brings every one of them back.
-    admin = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
     waiting_before = set(admin.lrange("bull:jobs:wait", 0, -1))
     assert len(waiting_before) >= 5
     container(stack, "redis").restart(timeout=30)
@@ -218,8 +230,10 @@ def test_every_worker_stopped_is_critical_at_once_and_a_redis_restart_loses_no_q
     wait_until(lambda: _pings(admin), 30, "Redis back")
     assert waiting_before <= set(admin.lrange("bull:jobs:wait", 0, -1)), "AOF kept every queued job"
     assert result(health(stack, "redis"), "redis").status is Status.OK
+    load.join()
+    assert not acknowledged, "nothing acknowledged while no worker could store it"
     start_workers(stack)
-    wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 300, "the backlog to drain")
+    wait_until(lambda: stored(stack, sent) == set(sent), 300, "the queued updates stored once workers are back")
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -229,7 +243,7 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
-def test_postgres_paused_is_reported(stack: LocalEndpoints) -> None:
+def test_postgres_paused_is_reported(stack: LocalEndpoints, sender: Sender) -> None:
     postgres = container(stack, "postgres")
     postgres.pause()
     try:
@@ -241,41 +255,84 @@ def test_postgres_paused_is_reported(stack: LocalEndpoints) -> None:
     queue = result(report, "queue")
     assert "2 live worker(s)" in queue.summary or queue.status is not Status.OK
     wait_until(lambda: result(health(stack, "database"), "database").status is Status.OK, 60, "PostgreSQL back")
+    # Restore what the pause broke for the next tests: n8n ready again and acknowledging webhooks.
+    wait_until(lambda: result(health(stack, "n8n"), "n8n").status is not Status.CRITICAL, 120, "n8n ready again")
+    wait_until(lambda: len(sender(1)) == 1, 120, "webhooks acknowledged again")
 
 
 def test_sigkilled_worker_under_load_its_executions_are_reported(
     stack: LocalEndpoints, sender: Sender, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """What n8n 2.8.4 does (sources cited in healthchecks/n8n_queue.py): the jobs the killed worker held are never
+    re-run (maxStalledCount 0). 60-90 s later the survivor's stalled check fails them, the main process stores
+    each execution as status "error" with MaxStalledCountError (its trigger data replaced by the error), and the
+    queue check counts them. Every other acknowledged update is stored by the surviving worker.
+
+    Worker-1 is frozen (docker pause) for a few seconds under load first, so the kill certainly finds it holding
+    jobs: the executions it was running, and jobs Redis handed to its pending BRPOPLPUSH while it was frozen.
+    """
+    since = datetime.now(UTC) - timedelta(seconds=2)
     acknowledged: list[int] = []
     load = threading.Thread(target=lambda: sender(120, 6, acknowledged))
     load.start()
-    wait_until(lambda: len(acknowledged) >= 20, 120, "load under way")
-    container(stack, "n8n-worker-1").kill()  # SIGKILL mid-load: no graceful shutdown
+    wait_until(lambda: len(acknowledged) >= 20 or not load.is_alive(), 120, "load under way")
+    assert len(acknowledged) >= 20, f"only {len(acknowledged)} of 120 updates acknowledged"
+    worker = container(stack, "n8n-worker-1")
+    worker.pause()
+    time.sleep(3)
+    worker.unpause()
+    worker.kill()  # SIGKILL: no graceful shutdown
     load.join()
-    # Bull's stalled check (every 30 s on the live worker) fails and removes the dead worker's jobs.
-    time.sleep(35)
-    wait_until(lambda: _settled(stack, acknowledged), 300, "the backlog to drain on the surviving worker")
+    assert container(stack, "n8n-worker-1").attrs["State"]["ExitCode"] == 137
+    wait_until(lambda: _drained(stack), 300, "Bull to fail the dead worker's jobs and the survivor to drain")
+    wait_until(lambda: not _in_progress_since(stack, since), 60, "the main process to finalize every execution")
+    stalled = stalled_since(stack, since)
     lost = sorted(set(acknowledged) - stored(stack, acknowledged))
-    report = health(stack, "queue", orphan_grace_seconds=0)
+    report = health(stack, "queue", orphan_grace_seconds=0, crashed_window_minutes=15)
     queue = result(report, "queue")
     measures = {m.name: m.value for m in queue.measurements}
     with capsys.disabled():
         print(
             f"\n[queue SIGKILL] acknowledged {len(acknowledged)}, stored {len(acknowledged) - len(lost)}, "
-            f"lost {len(lost)} {lost[:10]}; health: {queue.status.name} {queue.summary}"
+            f"lost {len(lost)} {lost[:10]}; stalled executions (status error, MaxStalledCountError) "
+            f"{sorted(stalled, key=int)}; health: {queue.status.name} {queue.summary} {measures}"
         )
+    assert stalled, "the killed worker held jobs"
+    assert not stalled & worker_executions(stack, "n8n-worker-2", "started", since), "only worker-1's jobs"
+    assert not stalled & worker_executions(stack, "n8n-worker-1", "finished", since)
+    assert len(lost) <= len(stalled), "every missing update is one of the reported stalled executions"
     assert workers_text(report) == "1 of 2 workers live"
-    assert measures["lost_executions"] >= len(lost), "every lost update is an orphaned/crashed execution reported"
-    if lost:
-        assert queue.status is not Status.OK
+    assert measures["stalled_executions"] == len(stalled)
+    assert measures["lost_executions"] == len(stalled), "no orphan left: the main finalized every one"
+    assert queue.status is (Status.CRITICAL if len(stalled) >= 10 else Status.WARNING)
     start_workers(stack)
 
 
-def _settled(stack: LocalEndpoints, acknowledged: list[int]) -> bool:
-    """No new row for 10 s (the surviving worker has drained what it could)."""
-    first = len(stored(stack, acknowledged))
-    time.sleep(10)
-    return first == len(stored(stack, acknowledged))
+def _in_progress_since(stack: LocalEndpoints, since: datetime) -> list[tuple[Any, ...]]:
+    return query(
+        stack.n8n_database_url,
+        "SELECT id FROM execution_entity WHERE status IN ('new', 'running') AND \"createdAt\" >= %s",
+        since,
+    )
+
+
+def stalled_since(stack: LocalEndpoints, since: datetime) -> set[str]:
+    """Executions created since a moment that n8n stored as failed by Bull's stalled check (MaxStalledCountError)."""
+    rows = query(
+        stack.n8n_database_url,
+        'SELECT e.id::text FROM execution_entity e JOIN execution_data d ON d."executionId" = e.id '
+        "WHERE e.\"createdAt\" >= %s AND e.status = 'error' AND position(%s in d.data) > 0",
+        since,
+        STALLED_MESSAGE,
+    )
+    return {str(row[0]) for row in rows}
+
+
+def _drained(stack: LocalEndpoints) -> bool:
+    """Nothing waiting or active in Bull's lists."""
+    admin = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
+    with admin:
+        return admin.llen("bull:jobs:wait") == 0 and admin.llen("bull:jobs:active") == 0
 
 
 def test_rolling_worker_replacement_under_load_loses_nothing_and_main_stays_up(
