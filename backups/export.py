@@ -32,7 +32,9 @@ def export_archive(client: Any, archive: Archive, out: Path, progress: Progress 
     archive.checksum_new_segments()
     stamp = bases[-1].stamp
     container = client.containers.get(archive.sidecar)
-    command = ["tar", "-C", ARCHIVE_DIR, "-cf", "-", f"base/{stamp}", "wal", "keys"]
+    # The `.partial` segment is the one pg_receivewal is writing right now: tar would fail on it ("file changed as
+    # we read it"). The export ends at the last complete segment, like any archive copy taken while streaming.
+    command = ["tar", "-C", ARCHIVE_DIR, "--exclude=*.partial", "-cf", "-", f"base/{stamp}", "wal", "keys"]
     descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         encrypt_stream(load_key(), stream_in(client, container, command, what="archive export"), handle)

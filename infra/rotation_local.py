@@ -65,7 +65,11 @@ def rotate_local(
     model = _model(endpoints)
     for wave in model.start_order():
         for spec in wave:
-            updates = {name: resolve_secret(ref, new) for name, ref in _secret_env(spec, key)}
+            salts = endpoints.secrets  # a bcrypt secret keeps its salt secret (gatewayEditorPasswordSalt)
+            updates = {
+                name: resolve_secret(ref, new, salts.get(ref.salt_key) if ref.salt_key else None)
+                for name, ref in _secret_env(spec, key)
+            }
             if updates and spec.name in endpoints.containers:
                 recreate_with_env(client, spec, endpoints.containers[spec.name], endpoints.network, updates, say=say)
     if rotation.reseed and endpoints.n8n_url and endpoints.database_url:
