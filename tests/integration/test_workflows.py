@@ -251,3 +251,15 @@ def test_a_workflow_removed_from_git_is_deactivated(
         assert managed(api)["Kaizenity: analytics rollup"]["active"] is False, "kept (history), but off"
     finally:
         assert reseed(kaizenity_stack).activated == ["Kaizenity: analytics rollup"]
+
+
+def test_dispatch_with_nothing_due_does_not_fail(kaizenity_stack: LocalEndpoints) -> None:
+    """An empty claim reaches the keyboard switch as one column-less item (n8n's Postgres node); it must be dropped,
+    not crash the run. Read through the error workflow's table (issue 18), which records every failed run."""
+    time.sleep(6)  # three dispatch intervals of the test schedule (dispatchSeconds=2)
+    failures = query(
+        kaizenity_stack,
+        "SELECT count(*) FROM ops.workflow_errors WHERE workflow_name = 'Kaizenity: notification dispatch' "
+        "AND node_name = 'By keyboard size'",
+    )
+    assert failures == [(0,)]
