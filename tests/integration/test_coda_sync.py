@@ -19,7 +19,8 @@ from healthchecks.redaction import Redactor
 from healthchecks.result import Status
 from infra.local_endpoints import LocalEndpoints
 from tests.fakes.coda import CodaFake
-from tests.integration.test_workflows import managed, query, reseed, wait_until
+from tests.integration.test_workflows import managed, query, reseed
+from tests.integration.waiting import wait_until
 from workflows.n8n_api import PublicApi
 
 pytestmark = pytest.mark.integration

@@ -35,22 +35,13 @@ from healthchecks.result import Status
 from healthchecks.runner import run
 from infra.local_endpoints import LocalEndpoints
 from kaizenity.pytest_plugin import KaizenityStackHandle
+from tests.integration.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 WORKERS = ("n8n-worker-1", "n8n-worker-2")
 STOP_TIMEOUT_S = 45  # the model's stop grace: 30 s graceful shutdown + 15 s
 _update_ids = count(880_000)
 Sender = Callable[..., list[int]]  # (n, parallel=4) -> the update ids n8n acknowledged
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def query(url: str | None, sql: str, *params: Any) -> list[tuple[Any, ...]]:

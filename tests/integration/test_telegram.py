@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,20 +23,11 @@ import pytest
 from infra.local_endpoints import LocalEndpoints
 from tests.fakes.telegram_bot_api import FakeTelegram
 from tests.integration.test_workflows import reseed
+from tests.integration.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "123456:TEST-token"
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def query(stack: LocalEndpoints, sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -9,7 +9,7 @@ import json
 import shutil
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import pytest
 from infra.local_endpoints import LocalEndpoints
 from infra.local_seeding import seed_values_for
 from tests.fakes.telegram_bot_api import FakeTelegram
+from tests.integration.waiting import wait_until
 from workflows.definitions import DEFINITIONS_DIR, MANAGED_PREFIX
 from workflows.deploy import N8nAccess, deploy_workflows
 from workflows.n8n_api import PublicApi
@@ -56,16 +57,6 @@ def managed(api: PublicApi) -> dict[str, dict[str, Any]]:
     found = [w for w in api.workflows() if w["name"].startswith(MANAGED_PREFIX)]
     assert len({w["name"] for w in found}) == len(found), "each managed workflow exists exactly once"
     return {w["name"]: w for w in found}
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def query(stack: LocalEndpoints, sql: str, *params: Any) -> list[tuple[Any, ...]]:
