@@ -11,6 +11,23 @@ NAME = "n8n"
 PORT = 5678
 DATA_VOLUME = "n8n-data"
 USER_FOLDER = "/home/node/.n8n"
+# What n8n writes outside its data volume (seen with `docker diff` on n8n 2.8.4): the main process renders the
+# editor's static files into ~/.cache/n8n/public at start (about 55 MB); data-table uploads are staged in /tmp.
+# Workers and webhook processors have no volume: their ~/.n8n holds the settings file, the crash journal and the
+# event-bus log (up to keepLogCount+1 files of maxFileSizeInKB: 4 x 10 MB by default), all disposable there
+# (queue mode keeps binary data in the database). tmpfs counts against the container's memory limit.
+MAIN_TMPFS = (
+    ("/tmp", "size=64m,mode=1777"),  # noqa: S108 - a container-private tmpfs, not a host path
+    ("/home/node/.cache", "size=128m,mode=1777"),
+)
+# ~/.n8n exists in the image, and Docker gives a tmpfs over an existing directory that directory's mode (0755)
+# whatever `mode=` says: so the tmpfs is owned by uid 1000, the `node` user of both the official image (Node's
+# Alpine base) and the offline one.
+NODE_UID = 1000
+QUEUE_PROCESS_TMPFS = (
+    ("/tmp", "size=64m,mode=1777"),  # noqa: S108 - a container-private tmpfs, not a host path
+    (USER_FOLDER, f"size=64m,uid={NODE_UID},gid={NODE_UID},mode=0700"),
+)
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/healthz/readiness"
 # Public (no login) and registered with the REST API, after `/healthz/readiness` turns 200: the first request
@@ -104,6 +121,8 @@ def build(settings: Settings) -> ServiceSpec:
         env=env,
         ports=ports,
         mounts=(VolumeMount(DATA_VOLUME, USER_FOLDER),),
+        read_only_rootfs=True,
+        tmpfs=MAIN_TMPFS,
         # Ready = database connected and migrated, and the REST API up (what the seeder talks to first).
         # timeout 10 s: starting `node` for the check alone took over 5 s on a loaded host (load average 50+).
         healthcheck=HealthCheck(
@@ -164,6 +183,8 @@ def worker_spec(settings: Settings, index: int) -> ServiceSpec:
         # QUEUE_HEALTH_CHECK_ACTIVE (shared_env) serves /healthz and /healthz/readiness on this port; readiness
         # is database connected and migrated and Redis connected (dist/scaling/worker-server.js).
         env=(*shared_env(settings), ("QUEUE_HEALTH_CHECK_PORT", str(PORT))),
+        read_only_rootfs=True,
+        tmpfs=QUEUE_PROCESS_TMPFS,
         healthcheck=HealthCheck(test=node_http_check(READINESS_PATH), interval_s=5, retries=36),
         restart=settings.restart_policy,
         memory_mb=n8n.worker_memory_mb,
@@ -202,6 +223,8 @@ def build_webhook_processors(settings: Settings) -> list[ServiceSpec]:
                 image=settings.images.n8n,
                 command=("webhook",),
                 env=(*shared_env(settings), ("N8N_PORT", str(PORT)), ("N8N_METRICS", "true")),
+                read_only_rootfs=True,
+                tmpfs=QUEUE_PROCESS_TMPFS,
                 healthcheck=HealthCheck(test=node_http_check(READINESS_PATH), interval_s=5, retries=36),
                 restart=settings.restart_policy,
                 memory_mb=n8n.worker_memory_mb,

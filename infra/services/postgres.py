@@ -9,6 +9,10 @@ from infra.settings import Publish, Settings
 NAME = "postgres"
 PORT = 5432
 DATA_DIR = "/var/lib/postgresql/data"
+# The init scripts are uploads, and Docker copies into a read-only root only where the target is a volume: so
+# the image's init directory is a (small) volume of its own. The scripts run only on an empty data directory.
+INIT_VOLUME = "pg-init"
+INIT_DIR = "/docker-entrypoint-initdb.d"
 DATA_VOLUME = "pgdata"
 
 # Runs once, on an empty data directory (the image's /docker-entrypoint-initdb.d contract). psql variables
@@ -32,7 +36,7 @@ REPLICATION_HBA_INIT = """\
 # Lets the backup sidecar stream WAL and take base backups (rendered by infra/services/postgres.py).
 printf 'host replication "%s" all scram-sha-256\\n' "$POSTGRES_USER" >>"$PGDATA/pg_hba.conf"
 """
-REPLICATION_HBA_UPLOAD = FileUpload("/docker-entrypoint-initdb.d/05-replication-hba.sh", REPLICATION_HBA_INIT)
+REPLICATION_HBA_UPLOAD = FileUpload(f"{INIT_DIR}/05-replication-hba.sh", REPLICATION_HBA_INIT)
 
 
 def build(settings: Settings) -> ServiceSpec:
@@ -68,9 +72,16 @@ def build(settings: Settings) -> ServiceSpec:
             ("N8N_DB_PASSWORD", SecretRef("n8nDbPassword")),
         ),
         ports=ports,
-        mounts=(VolumeMount(DATA_VOLUME, DATA_DIR),),
+        mounts=(VolumeMount(DATA_VOLUME, DATA_DIR), VolumeMount(INIT_VOLUME, INIT_DIR)),
+        # PostgreSQL writes only to its data directory, its socket/lock directory and (initdb's password file,
+        # psql) /tmp: the rest of the image stays read-only. Sorts and hashes spill into PGDATA, not /tmp.
+        read_only_rootfs=True,
+        tmpfs=(
+            ("/var/run/postgresql", "size=1m,mode=2775"),
+            ("/tmp", "size=16m,mode=1777"),  # noqa: S108 - a container-private tmpfs, not a host path
+        ),
         uploads=(
-            FileUpload("/docker-entrypoint-initdb.d/10-n8n-database.sh", N8N_DATABASE_INIT),
+            FileUpload(f"{INIT_DIR}/10-n8n-database.sh", N8N_DATABASE_INIT),
             *((REPLICATION_HBA_UPLOAD,) if settings.backups.enabled else ()),
         ),
         # TCP, not the socket: while initialising, the temporary server listens on the socket only.

@@ -40,6 +40,9 @@ def build(settings: Settings) -> ServiceSpec:
         env=(("REDIS_PASSWORD", SecretRef("redisPassword")),),
         ports=ports,
         mounts=(VolumeMount(DATA_VOLUME, "/data"),),
+        # Redis writes its AOF and RDB files to /data only.
+        read_only_rootfs=True,
+        tmpfs=(("/tmp", "size=8m,mode=1777"),),  # noqa: S108 - a container-private tmpfs, not a host path
         healthcheck=HealthCheck(
             test=("CMD-SHELL", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG'),
             interval_s=3,

@@ -229,3 +229,29 @@ def test_gateway_root_filesystem_is_read_only_and_its_upload_lands_in_a_volume(s
     mount_points = {m.target for m in gateway.mounts}
     for upload in gateway.uploads:
         assert upload.target.rsplit("/", 1)[0] in mount_points, upload.target
+
+
+# Services whose root filesystem stays writable, each with the reason (docs/security.md, "Exceptions").
+WRITABLE_ROOT_EXCEPTIONS = {
+    "backup",  # the agent script is an upload into /usr/local/bin, outside any volume
+    "postgres-exporter",  # its queries file is an upload into /etc
+    "alertmanager",  # its configuration is an upload into /etc
+    "prometheus",  # its configuration and rules are uploads into /etc
+    "node-exporter",
+    "health-exporter",
+    "redis-exporter",
+}
+
+
+@pytest.mark.parametrize("stack", ["dev", "ci", "ci-queue", "staging", "prod"])
+def test_platform_services_run_on_a_read_only_root_and_every_upload_lands_in_a_volume(stack: str) -> None:
+    """PostgreSQL, Redis, n8n (main, workers, webhook processors) and the gateway write only to volumes and
+    tmpfs mounts; Docker refuses copies into a read-only root unless the target directory is a volume mount."""
+    for service in model_for(stack).services:
+        if service.kind in WRITABLE_ROOT_EXCEPTIONS:
+            continue
+        assert service.read_only_rootfs, f"{stack}: {service.name} has a writable root filesystem"
+        assert dict(service.tmpfs).get("/tmp"), f"{stack}: {service.name} has no private /tmp"  # noqa: S108
+        mount_points = {m.target for m in service.mounts}
+        for upload in service.uploads:
+            assert upload.target.rsplit("/", 1)[0] in mount_points, f"{stack}: {service.name}: {upload.target}"

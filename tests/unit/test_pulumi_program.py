@@ -241,7 +241,12 @@ def test_named_volumes_mounted_and_protected_where_data_matters(stack: str, prot
             "volumeName": f"kaizenity-{stack}-pgdata",
             "containerPath": "/var/lib/postgresql/data",
             "readOnly": False,
-        }
+        },
+        {  # the init scripts (uploads): the root filesystem is read-only
+            "volumeName": f"kaizenity-{stack}-pg-init",
+            "containerPath": "/docker-entrypoint-initdb.d",
+            "readOnly": False,
+        },
     ]
     assert volumes[f"kaizenity-{stack}-pgdata"].urn in postgres.dependencies
 
