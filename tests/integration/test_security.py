@@ -674,3 +674,21 @@ def test_app_role_cannot_delete_or_rename_tenants_and_sees_only_its_settings(ten
         assert conn.execute("SELECT tenant_id FROM core.settings ORDER BY 1").fetchall() == [(a,), (None,)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             conn.execute("INSERT INTO core.settings (tenant_id, key, value) VALUES (%s, 'x', '1')", (b,))
+
+
+# --- 7. containers: read-only root filesystems -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", ["postgres", "n8n", "gateway"])
+def test_a_process_in_the_container_cannot_write_the_image_only_its_volumes_and_tmpfs(
+    kaizenity_stack: LocalEndpoints, service: str
+) -> None:
+    """What an attacker with code execution in a container could change: nothing of the image (binaries, n8n's
+    code, the entrypoint), only the data the service owns and a private, size-limited /tmp."""
+    container = docker.from_env().containers.get(kaizenity_stack.containers[service])
+    probe = "touch /usr/local/bin/planted 2>&1 || touch /usr/bin/planted 2>&1; touch /tmp/ok && echo tmp-writable"
+    code, output = container.exec_run(["sh", "-c", probe])
+    text = output.decode(errors="replace")
+    assert "Read-only file system" in text, text
+    assert "tmp-writable" in text, text
+    assert code == 0
