@@ -16,14 +16,14 @@ USER_FOLDER = "/home/node/.n8n"
 # Workers and webhook processors have no volume: their ~/.n8n holds the settings file, the crash journal and the
 # event-bus log (up to keepLogCount+1 files of maxFileSizeInKB: 4 x 10 MB by default), all disposable there
 # (queue mode keeps binary data in the database). tmpfs counts against the container's memory limit.
+# Docker gives a tmpfs over a directory that exists in the image that directory's mode (~/.n8n: 0755) whatever
+# `mode=` says (and an image may ship ~/.cache): so these tmpfs mounts are owned by uid 1000, the `node` user
+# of both the official image (Node's Alpine base) and the offline one.
+NODE_UID = 1000
 MAIN_TMPFS = (
     ("/tmp", "size=64m,mode=1777"),  # noqa: S108 - a container-private tmpfs, not a host path
-    ("/home/node/.cache", "size=128m,mode=1777"),
+    ("/home/node/.cache", f"size=128m,uid={NODE_UID},gid={NODE_UID},mode=0700"),
 )
-# ~/.n8n exists in the image, and Docker gives a tmpfs over an existing directory that directory's mode (0755)
-# whatever `mode=` says: so the tmpfs is owned by uid 1000, the `node` user of both the official image (Node's
-# Alpine base) and the offline one.
-NODE_UID = 1000
 QUEUE_PROCESS_TMPFS = (
     ("/tmp", "size=64m,mode=1777"),  # noqa: S108 - a container-private tmpfs, not a host path
     (USER_FOLDER, f"size=64m,uid={NODE_UID},gid={NODE_UID},mode=0700"),
