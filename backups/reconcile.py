@@ -17,10 +17,9 @@ from typing import Any
 from backups.container_db import ContainerDatabase
 from backups.crypto import n8n_decrypt, n8n_encrypt, scram_verifier
 from backups.target import container_env
-from workflows.deploy import OWNER_EMAIL
+from workflows.deploy import OWNER_EMAIL, SEEDER_KEY_LABEL
 
 Progress = Callable[[str], None]
-SEEDER_KEY_LABEL = "kaizenity-seeder"
 APP_CREDENTIAL = "Kaizenity app database"  # workflows/credentials.yaml
 
 
@@ -57,7 +56,8 @@ def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, ti
     hashed = bcrypt.hashpw(password, bcrypt.gensalt(rounds=10, prefix=b"2a")).decode()
     email = OWNER_EMAIL.replace("'", "''")
     db.execute(n8n_database, f"""UPDATE "user" SET password = '{hashed}' WHERE email = '{email}'""")
-    db.execute(n8n_database, f"DELETE FROM user_api_keys WHERE label = '{SEEDER_KEY_LABEL}'")
+    # Labels are "kaizenity-seeder <UTC time>" (workflows/deploy.py): an exact match never deleted any.
+    db.execute(n8n_database, f"DELETE FROM user_api_keys WHERE label LIKE '{SEEDER_KEY_LABEL}%'")
     _app_login_and_credential(db, n8n_database, endpoints)
     endpoints.n8n_api_key = None
     endpoints.credential_fingerprints = {}

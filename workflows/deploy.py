@@ -17,6 +17,7 @@ from workflows.n8n_api import N8nSession, PublicApi
 from workflows.seed import SeedReport, seed
 
 OWNER_EMAIL = "owner@kaizenity.invalid"  # n8n needs an e-mail address; .invalid never routes anywhere
+SEEDER_KEY_LABEL = "kaizenity-seeder"  # each key is labelled "<this> <UTC time>": n8n refuses duplicate labels
 
 
 @dataclass
@@ -46,7 +47,7 @@ def ensure_api_key(access: N8nAccess) -> str:
         session.login(access.owner_email, access.owner_password)
         # n8n refuses a second key with the same label (HTTP 500 "There is already an entry with this name"): a key
         # minted earlier by another path (the local engine, a lost Pulumi state) must not block this one.
-        return session.create_api_key(f"kaizenity-seeder {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+        return session.create_api_key(f"{SEEDER_KEY_LABEL} {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
     finally:
         session.close()
 
