@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STACK ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help setup engine promtool images up down status test unit integration lint clean
+.PHONY: help setup engine promtool browser images up down status test unit integration lint clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -19,13 +19,19 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-setup: $(BIN)/.installed engine promtool  ## Virtualenv, dependencies, a running Docker engine, promtool
+setup: $(BIN)/.installed engine promtool browser  ## Virtualenv, dependencies, a running Docker engine, promtool, Chromium
 
 promtool:  ## promtool (Debian's prometheus package) for the alert rule tests; skipped where apt is absent
 	@command -v promtool >/dev/null || ! command -v apt-get >/dev/null || { \
 		as_root=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 		$$as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
 		|| { $$as_root apt-get update -qq && $$as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; }
+
+browser:  ## Chromium (Debian's package) for the editor's real-browser tests; Playwright drives it (no download)
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || { \
+		as_root=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+		$$as_root apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null \
+		|| { $$as_root apt-get update -qq && $$as_root apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; }; }
 
 engine:  ## Install/start the Docker engine if none answers (never touches a running one)
 	@bash scripts/ensure-docker-engine.sh
