@@ -50,6 +50,8 @@ ROTATIONS: dict[str, Rotation] = {
     "postgresPassword": Rotation("postgresPassword", role_env="POSTGRES_USER"),
     "n8nDbPassword": Rotation("n8nDbPassword", role_env="N8N_DB_USER"),
     "appDatabasePassword": Rotation("appDatabasePassword", role_name="kaizenity_n8n", reseed=True),
+    # postgres_exporter's login (bootstrap/app_login.py MONITORING_USER); skipped where monitoring is off (no role)
+    "monitoringDatabasePassword": Rotation("monitoringDatabasePassword", role_name="kaizenity_monitor"),
     "n8nOwnerPassword": Rotation("n8nOwnerPassword", n8n_owner=True),
     "gatewayEditorPassword": Rotation("gatewayEditorPassword"),
     "redisPassword": Rotation("redisPassword"),
@@ -62,7 +64,12 @@ NOT_ROTATABLE: dict[str, str] = {
     "codaApiToken": "it is issued by Coda: reissue it there, set it, then seed again",
 }
 # What the Pulumi resource changes in place (the others need no in-place step, or have their own: the seeder).
-ROLE_SECRETS = ("n8nDbPassword", "appDatabasePassword", "postgresPassword")  # the superuser's own password last
+ROLE_SECRETS = (
+    "n8nDbPassword",
+    "appDatabasePassword",
+    "monitoringDatabasePassword",
+    "postgresPassword",
+)  # the superuser's own password last
 
 
 class RotationError(RuntimeError):
