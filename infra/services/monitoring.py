@@ -264,9 +264,11 @@ def _node_exporter(settings: Settings, platform: list[ServiceSpec]) -> ServiceSp
 
 def _health_exporter(settings: Settings) -> ServiceSpec:
     pg = settings.postgres
+    # Monitoring's read-only login (migration 0013), as postgres_exporter: every database probe reads statistics,
+    # the migration history, heartbeats and backup records, nothing the superuser is needed for.
     env: list[tuple[str, EnvValue]] = [
-        ("KAIZENITY_DATABASE_URL", f"postgresql://{pg.superuser}@{postgres.NAME}:{postgres.PORT}/{pg.database}"),
-        ("PGPASSWORD", SecretRef("postgresPassword")),  # libpq's own variable: the DSN carries no password
+        ("KAIZENITY_DATABASE_URL", f"postgresql://{MONITORING_USER}@{postgres.NAME}:{postgres.PORT}/{pg.database}"),
+        ("PGPASSWORD", SecretRef(MONITORING_PASSWORD_KEY)),  # libpq's own variable: the DSN carries no password
         ("KAIZENITY_N8N_URL", f"http://{n8n.NAME}:{n8n.PORT}"),
         ("KAIZENITY_HEALTH_TIMEOUT", f"{health_probe_timeout_s(settings):g}"),
     ]

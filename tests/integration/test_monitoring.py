@@ -157,7 +157,7 @@ def test_prometheus_scrapes_n8n_the_gateway_and_every_exporter(monitored: Monito
     wait_for(
         lambda: promql(monitored, 'probe_success{probe="database"} == 1'),
         60,
-        "the health exporter's database probe to succeed",
+        "the health exporter's database probe to succeed (as kaizenity_monitor)",
         lambda: (promql(monitored, 'kaizenity_probe_status{probe="database"}'), _database_probe(monitored)),
     )
     caddy = wait_for(lambda: promql(monitored, 'count({job="gateway", __name__=~"caddy_.+"})'), 60, "Caddy metrics")
@@ -171,8 +171,9 @@ def _database_probe(monitored: Monitored) -> str:
     return str(done.output.decode(errors="replace"))[-1500:]
 
 
-def test_postgres_exporter_login_reads_statistics_and_nothing_else(monitored: Monitored) -> None:
-    """Migration 0013's kaizenity_monitoring (pg_monitor) through the login postgres_exporter uses."""
+def test_the_exporters_login_reads_statistics_and_nothing_else(monitored: Monitored) -> None:
+    """Migration 0013's kaizenity_monitoring (pg_monitor) through the login postgres_exporter and the health
+    exporter use (the health exporter's database probe succeeding is in the test above)."""
     endpoints = monitored.endpoints
     assert endpoints.database_url
     host = endpoints.database_url.split("@", 1)[1]
@@ -187,7 +188,9 @@ def test_postgres_exporter_login_reads_statistics_and_nothing_else(monitored: Mo
             "SELECT count(*) FROM pg_stat_activity WHERE usename <> current_user AND query = '<insufficient privilege>'"
         ).fetchone()
         assert hidden == (0,), "pg_read_all_stats: other roles' activity is visible"
-        conn.execute("SELECT count(*) FROM ops.workflow_errors").fetchone()  # the custom query's table
+        # postgres_exporter's custom query, the health probes' schema, heartbeat and backup checks
+        for table in ("ops.workflow_errors", "kaizenity_meta.schema_migrations", "ops.heartbeats", "ops.base_backups"):
+            conn.execute(f"SELECT count(*) FROM {table}").fetchone()
         for statement in (
             "SELECT 1 FROM core.tenants LIMIT 1",
             "DELETE FROM ops.workflow_errors",

@@ -147,11 +147,16 @@ def test_the_gateway_serves_caddy_metrics_on_its_internal_listener_only() -> Non
     assert all(port.container_port != gateway.HEALTH_PORT for port in _model("prod").service("gateway").ports)
 
 
-def test_postgres_exporter_uses_its_own_least_privilege_login() -> None:
+def test_the_exporters_use_monitorings_least_privilege_login() -> None:
     exporter = _model("prod").service("postgres-exporter").env_dict()
     assert exporter["DATA_SOURCE_USER"] == "kaizenity_monitor"
     assert exporter["DATA_SOURCE_PASS"] == SecretRef("monitoringDatabasePassword")
     assert SecretRef("postgresPassword") not in exporter.values(), "not the superuser"
+    health = _model("prod").service("health-exporter").env_dict()
+    assert str(health["KAIZENITY_DATABASE_URL"]).startswith("postgresql://kaizenity_monitor@postgres:5432/")
+    assert health["KAIZENITY_BACKUPS_DATABASE_URL"] == health["KAIZENITY_DATABASE_URL"]
+    assert health["PGPASSWORD"] == SecretRef("monitoringDatabasePassword")
+    assert SecretRef("postgresPassword") not in health.values(), "the health exporter neither"
     settings = parse_settings("prod", {**stack_config("prod"), "monitoringTelegramBotToken": TOKEN})
     assert monitoring.database_logins(settings) == {"kaizenity_monitor": "monitoringDatabasePassword"}
     dev = parse_settings("dev", stack_config("dev"))
