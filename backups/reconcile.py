@@ -59,6 +59,7 @@ def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, ti
     # Labels are "kaizenity-seeder <UTC time>" (workflows/deploy.py): an exact match never deleted any.
     db.execute(n8n_database, f"DELETE FROM user_api_keys WHERE label LIKE '{SEEDER_KEY_LABEL}%'")
     _app_login_and_credential(db, n8n_database, endpoints)
+    _monitoring_login(db, endpoints.secrets.get("monitoringDatabasePassword"))
     endpoints.n8n_api_key = None
     endpoints.credential_fingerprints = {}
     progress("n8n owner password and API keys reconciled with the environment's record; seeding workflows")
@@ -71,6 +72,20 @@ def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, ti
             if time.monotonic() > deadline:
                 raise
             time.sleep(3)
+
+
+def _monitoring_login(db: ContainerDatabase, password: str | None) -> None:
+    """postgres_exporter's login (migration 0013's group role) with this environment's password: restored, it has
+    the source's (or, from a backup older than monitoring, does not exist)."""
+    from bootstrap.app_login import MONITORING_GROUP, MONITORING_USER
+
+    if not password:
+        return
+    verifier = scram_verifier(password)
+    if db.query("postgres", f"SELECT count(*) FROM pg_roles WHERE rolname = '{MONITORING_USER}'")[0][0] == "1":
+        db.execute("postgres", f"ALTER ROLE {MONITORING_USER} PASSWORD '{verifier}'")
+    elif db.query("postgres", f"SELECT count(*) FROM pg_roles WHERE rolname = '{MONITORING_GROUP}'")[0][0] == "1":
+        db.execute("postgres", f"CREATE ROLE {MONITORING_USER} LOGIN PASSWORD '{verifier}' IN ROLE {MONITORING_GROUP}")
 
 
 def _app_login_and_credential(db: ContainerDatabase, n8n_database: str, endpoints: Any) -> None:

@@ -36,6 +36,9 @@ def _masked(url: str) -> str:
     return mask_password(url)
 
 
+MONITORING_PASSWORD_ENV = "KAIZENITY_MONITORING_DATABASE_PASSWORD"  # noqa: S105 - a variable's name
+
+
 @click.group()
 @click.option("--database-url", envvar=DATABASE_URL_ENV, help=f"Target database (env {DATABASE_URL_ENV}).")
 @click.option("--stack", "-s", default="dev", show_default=True, help="Local environment to use when no URL is set.")
@@ -88,14 +91,28 @@ def plan(ctx: click.Context) -> None:
 
 
 @db.command()
+@click.option(
+    "--monitoring-password-env",
+    default=MONITORING_PASSWORD_ENV,
+    show_default=True,
+    help="Environment variable holding monitoringDatabasePassword: when set, postgres_exporter's login "
+    "(kaizenity_monitor) is made or its password set after the migrations, as `pulumi up` does where it migrates.",
+)
 @click.pass_context
-def apply(ctx: click.Context) -> None:
+def apply(ctx: click.Context, monitoring_password_env: str) -> None:
     """Apply pending migrations (each in its own transaction, one runner at a time)."""
+    import os
+
+    from bootstrap.app_login import MONITORING_USER, ensure_logins
     from bootstrap.runner import MigrationError, apply_migrations
 
     url = ctx.obj["url"]()
+    monitoring_password = os.environ.get(monitoring_password_env)
     try:
         applied = apply_migrations(url, progress=lambda m: click.echo(m, err=True))
+        if monitoring_password:
+            ensure_logins(url, {MONITORING_USER: monitoring_password})
+            click.echo(f"login {MONITORING_USER} ready", err=True)
     except MigrationError as exc:
         raise click.ClickException(str(exc)) from None
     except Exception as exc:

@@ -26,12 +26,15 @@ from infra.local_seeding import migrate as apply_schema
 from infra.local_seeding import seed_workflows
 from infra.local_state import remove_state, save_state, state_dir, write_private_file
 from infra.secret_generation import generate_secrets, placeholder_secrets
+from infra.services import monitoring
 from infra.settings_validation import required_secret_keys as model_secret_keys
 
 
-def required_secret_keys(stack: str) -> list[str]:
-    """The secrets a stack needs when the local engine runs it (the local engine generates exactly these)."""
-    return model_secret_keys(build_environment(local_settings(stack, secrets=placeholder_secrets())))
+def required_secret_keys(stack: str, overrides: Mapping[str, Any] | None = None) -> list[str]:
+    """The secrets a stack needs when the local engine runs it, with `overrides` (the local engine generates
+    exactly these: e.g. monitoring turned on by an override needs monitoringDatabasePassword)."""
+    settings = local_settings(stack, secrets=placeholder_secrets(), overrides=overrides)
+    return model_secret_keys(build_environment(settings))
 
 
 def start(
@@ -52,7 +55,7 @@ def start(
     Secrets are generated fresh, except those in `preset_secrets` (disaster recovery brings an environment up
     with the n8n encryption key of the backup it is about to restore).
     """
-    secrets = {**generate_secrets(required_secret_keys(stack)), **(preset_secrets or {})}
+    secrets = {**generate_secrets(required_secret_keys(stack, overrides)), **(preset_secrets or {})}
     note = tls_override_note(stack)
     if note and progress:
         progress(note)
@@ -71,7 +74,8 @@ def start(
     endpoints = endpoints_for(model, secrets, ca_file)
     if migrate and endpoints.database_url:
         try:
-            apply_schema(endpoints.database_url, progress)
+            logins = {user: secrets[key] for user, key in monitoring.database_logins(settings).items()}
+            apply_schema(endpoints.database_url, progress, logins)
             if endpoints.n8n_url:
                 seed_workflows(endpoints, seed_values or {}, progress)
         except Exception:

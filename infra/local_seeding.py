@@ -25,13 +25,18 @@ SEED_VALUES_FROM_ENV = {
 }
 
 
-def migrate(database_url: str, progress: Progress | None) -> None:
-    """The schema migrations, as `pulumi up` applies them (the same runner)."""
+def migrate(database_url: str, progress: Progress | None, logins: Mapping[str, str] | None = None) -> None:
+    """The schema migrations, as `pulumi up` applies them (the same runner), then the per-environment logins
+    (user -> password) in the group roles the migrations made (bootstrap/app_login.py LOGIN_GROUPS)."""
+    from bootstrap.app_login import ensure_logins
     from bootstrap.runner import apply_migrations
 
     report = progress or (lambda _message: None)
     applied = apply_migrations(database_url, progress=report)
     report(f"schema: {len(applied)} migration(s) applied" if applied else "schema: up to date")
+    if logins:
+        ensure_logins(database_url, logins)
+        report(f"schema: login(s) {', '.join(logins)} ready")
 
 
 def seed_values_for(endpoints: LocalEndpoints, database_name: str, overrides: Mapping[str, str]) -> dict[str, str]:

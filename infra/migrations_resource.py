@@ -14,6 +14,7 @@ through a tunnel or from a host on the environment's network instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -26,7 +27,7 @@ RESOURCE_TYPE = "kaizenity:schema:Migrations"
 # plain outputs and re-marks only those whose same-named input was secret (pulumi/pulumi
 # pkg/resource/plugin/provider_plugin.go `annotateSecrets`); naming them here keeps them encrypted in state even
 # if an input stops being secret.
-SECRET_OUTPUTS = ["databaseUrl"]
+SECRET_OUTPUTS = ["databaseUrl", "logins"]
 
 
 def migration_checksums() -> dict[str, str]:
@@ -51,6 +52,8 @@ class SchemaMigrationsProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = bool(pending_between(olds, news)) or database_was_recreated(olds, news)
+        # A login added (monitoring turned on) or its password changed: made or set again after the migrations.
+        changed = changed or (olds.get("logins") or {}) != (news.get("logins") or {})
         return DiffResult(changes=changed, replaces=[], stables=["databaseUrl"], delete_before_replace=False)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -61,9 +64,11 @@ class SchemaMigrationsProvider(ResourceProvider):
 
     @staticmethod
     def _apply(props: dict[str, Any]) -> dict[str, Any]:
+        from bootstrap.app_login import ensure_logins
         from bootstrap.runner import apply_migrations
 
         applied = apply_migrations(props["databaseUrl"])
+        ensure_logins(props["databaseUrl"], props.get("logins") or {})
         identity = system_identifier(props["databaseUrl"])
         return {**props, "applied": [m.label for m in applied], IDENTITY_OUTPUT: identity}
 
@@ -79,9 +84,12 @@ class SchemaMigrations(pulumi.dynamic.Resource):
         database_url: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
         database_instance: pulumi.Input[str] | None = None,
+        logins: Mapping[str, pulumi.Input[str]] | None = None,
     ) -> None:
         props = {
             "databaseUrl": pulumi.Output.secret(database_url),
+            # Per-environment logins (user -> password) in the migrations' group roles (bootstrap/app_login.py).
+            "logins": pulumi.Output.secret(logins or {}),
             "checksums": migration_checksums(),
             # The PostgreSQL container's id: a replaced container (and volume) re-runs the migrations.
             INSTANCE_INPUT: database_instance,

@@ -19,6 +19,7 @@ from infra.environment import build_environment, loopback_database_url
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec, resolve_secret
 from infra.rotation_resource import role_passwords_for
 from infra.secrets import seed_secret_keys
+from infra.services import monitoring
 from infra.settings import CONFIG_NAMESPACE, Settings
 from infra.settings_validation import parse_settings
 
@@ -313,15 +314,24 @@ def migrate_schema(
         pulumi.log.warn(
             "postgres.publish is 'none': schema migrations are not applied by `pulumi up` (the database is not "
             "reachable from this machine). Run `kaizenity db apply --database-url ...` from a host on the "
-            f"network {model.network.docker_name} or through a tunnel."
+            f"network {model.network.docker_name} or through a tunnel"
+            + (
+                " with KAIZENITY_MONITORING_DATABASE_PASSWORD=$(pulumi config get kaizenity:monitoringDatabasePassword)"
+                " set, so postgres_exporter's login is made too."
+                if monitoring.database_logins(settings)
+                else "."
+            )
         )
         return None
     postgres = environment.services["postgres"]
+    resolve = secret_resolver(settings)
+    logins = {user: resolve(SecretRef(key)) for user, key in monitoring.database_logins(settings).items()}
     return SchemaMigrations(
         "schema-migrations",
         database_url,
         pulumi.ResourceOptions(parent=environment, depends_on=[postgres.container]),
         database_instance=postgres.container_id,
+        logins=logins or None,
     )
 
 

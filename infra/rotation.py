@@ -50,6 +50,8 @@ ROTATIONS: dict[str, Rotation] = {
     "postgresPassword": Rotation("postgresPassword", role_env="POSTGRES_USER"),
     "n8nDbPassword": Rotation("n8nDbPassword", role_env="N8N_DB_USER"),
     "appDatabasePassword": Rotation("appDatabasePassword", role_name="kaizenity_n8n", reseed=True),
+    # postgres_exporter's login (bootstrap/app_login.py MONITORING_USER); skipped where monitoring is off (no role)
+    "monitoringDatabasePassword": Rotation("monitoringDatabasePassword", role_name="kaizenity_monitor"),
     "n8nOwnerPassword": Rotation("n8nOwnerPassword", n8n_owner=True),
     "gatewayEditorPassword": Rotation("gatewayEditorPassword"),
     "redisPassword": Rotation("redisPassword"),
@@ -62,7 +64,12 @@ NOT_ROTATABLE: dict[str, str] = {
     "codaApiToken": "it is issued by Coda: reissue it there, set it, then seed again",
 }
 # What the Pulumi resource changes in place (the others need no in-place step, or have their own: the seeder).
-ROLE_SECRETS = ("n8nDbPassword", "appDatabasePassword", "postgresPassword")  # the superuser's own password last
+ROLE_SECRETS = (
+    "n8nDbPassword",
+    "appDatabasePassword",
+    "monitoringDatabasePassword",
+    "postgresPassword",
+)  # the superuser's own password last
 
 
 class RotationError(RuntimeError):
@@ -110,25 +117,46 @@ def alter_role_password(
         )
 
 
-def change_owner_password(n8n_url: str, old_password: str, new_password: str) -> None:
-    """Log in to n8n as its owner with the old password and set the new one (no-op if the new one works)."""
-    from workflows.deploy import OWNER_EMAIL
-    from workflows.n8n_api import N8nApiError, N8nSession
+def change_owner_password(
+    n8n_url: str, old_password: str, new_password: str, *, max_login_wait_s: float | None = None
+) -> None:
+    """Log in to n8n as its owner with the old password and set the new one (no-op if the new one works).
 
+    One login in the usual case, and one session for the login and the change: n8n counts every login attempt
+    against a limit of 5 per minute per e-mail (workflows/n8n_api.py, LOGIN_ATTEMPTS_PER_WINDOW), and a rotation
+    follows other logins (the seeding, the previous rotation). A 429 is waited out (N8nSession.login, bounded);
+    a longer one fails with the cause and the fix, before anything was changed.
+    """
+    from workflows.deploy import OWNER_EMAIL
+    from workflows.n8n_api import LOGIN_MAX_WAIT_S, N8nApiError, N8nRateLimited, N8nSession
+
+    max_wait_s = LOGIN_MAX_WAIT_S if max_login_wait_s is None else max_login_wait_s
     session = N8nSession(n8n_url)
     try:
         try:
-            session.login(OWNER_EMAIL, new_password)
-            return  # already rotated (a re-run after a failure further on)
-        except N8nApiError:
-            pass
-        try:
-            session.login(OWNER_EMAIL, old_password)
-        except N8nApiError as exc:
-            raise RotationError(
-                f"rotating n8nOwnerPassword: n8n at {n8n_url} accepts neither the old nor the new owner password "
-                f"({exc}). Reset it with `n8n user-management:reset` in the n8n container, then set the secret."
-            ) from None
+            session.login(OWNER_EMAIL, old_password, max_wait_s=max_wait_s)
+        except N8nRateLimited as exc:
+            raise _rate_limited(exc) from None
+        except N8nApiError as refused:
+            if refused.status != 401:
+                raise RotationError(
+                    f"rotating n8nOwnerPassword: n8n at {n8n_url} failed the login ({refused})."
+                ) from None
+            try:
+                session.login(OWNER_EMAIL, new_password, max_wait_s=max_wait_s)
+                return  # already rotated (a re-run after a failure further on)
+            except N8nRateLimited as exc:
+                raise _rate_limited(exc) from None
+            except N8nApiError as exc:
+                raise RotationError(
+                    f"rotating n8nOwnerPassword: n8n at {n8n_url} accepts neither the old nor the new owner "
+                    f"password ({exc}). Reset it with `n8n user-management:reset` in the n8n container, then set "
+                    "the secret."
+                ) from None
         session.change_password(old_password, new_password)
     finally:
         session.close()
+
+
+def _rate_limited(exc: Exception) -> RotationError:
+    return RotationError(f"rotating n8nOwnerPassword: {exc} Nothing was changed by this run.")

@@ -22,6 +22,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateRes
 
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec
 from infra.rotation import ROLE_SECRETS, ROTATIONS, alter_role_password, role_of
+from infra.secrets import Needed, keys_needed
 
 SECRET_OUTPUTS = ["passwords"]
 
@@ -94,7 +95,9 @@ def role_passwords_for(
     if postgres is None:
         return None
     env = {k: v for k, v in postgres.env if isinstance(v, str)}
-    roles = {key: role for key in ROLE_SECRETS if (role := role_of(ROTATIONS[key], env))}
+    # Only the secrets this environment has (monitoringDatabasePassword exists where monitoring is on).
+    present = model.secret_keys() | set(keys_needed(Needed.BY_SEEDING))
+    roles = {key: role for key in ROLE_SECRETS if key in present and (role := role_of(ROTATIONS[key], env))}
     return DatabaseRolePasswords(
         "database-role-passwords",
         container_name=postgres.container_name,

@@ -133,6 +133,15 @@ SECRETS: tuple[SecretSpec, ...] = (
         seed_format="Bearer {}",
         example="<the Coda API token>",
     ),
+    # postgres_exporter's login (kaizenity_monitor in kaizenity_monitoring, pg_monitor: migration 0013): required
+    # exactly when monitoring is enabled (the exporter's container refers to it).
+    SecretSpec(
+        "monitoringDatabasePassword",
+        "the password of monitoring's database login (kaizenity_monitor, pg_monitor; read-only)",
+        Needed.BY_MODEL,
+        16,
+        32,
+    ),
     # Alertmanager's Telegram receiver (monitoring.telegramChatId): required exactly when a chat is set. A local
     # run gets a generated stand-in (Telegram refuses it: set the real one to receive pages).
     SecretSpec(

@@ -7,6 +7,10 @@ Everything else uses the public API (`/api/v1`, header `X-N8N-API-KEY`), which u
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -21,8 +25,33 @@ OWNER_SCOPES = [
 ]  # fmt: skip
 
 
+# n8n 2.8.4 rate-limits POST /rest/login (packages/cli/src/controllers/auth.controller.ts, `@Post('/login')`):
+# 5 attempts per minute per `emailOrLdapLoginId` (keyedRateLimit) and 1000 per 5 minutes per IP (ipRateLimit),
+# both express-rate-limit middlewares (packages/cli/src/services/rate-limit.service.ts) that only run with
+# NODE_ENV=production, as in the official image. Every attempt counts, successful or not, and a 429 carries
+# `Retry-After` (seconds until the key's window resets; express-rate-limit 7.5.0, which n8n 2.8.4 installs, sends
+# it with its default legacy headers); the window is the fallback when an answer lacks it.
+LOGIN_ATTEMPTS_PER_WINDOW = 5
+LOGIN_RATE_WINDOW_S = 60.0
+# How long one login may wait for n8n's limiter by default: one whole window and some slack, so a run that
+# follows another run's logins (a seeding, a rotation, a person at the editor) gets through instead of failing.
+LOGIN_MAX_WAIT_S = 90.0
+
+
 class N8nApiError(RuntimeError):
     """n8n refused or failed a request; the message names the call and n8n's answer (never a key)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class N8nRateLimited(N8nApiError):
+    """n8n answered 429 for longer than the caller may wait; `retry_after_s` is what n8n asked for."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message, 429)
+        self.retry_after_s = retry_after_s
 
 
 def _check(response: httpx.Response, what: str) -> Any:
@@ -30,9 +59,27 @@ def _check(response: httpx.Response, what: str) -> Any:
         return response.json() if response.content else None
     try:
         detail = response.json().get("message", response.text)
-    except ValueError:
+    except (ValueError, AttributeError):  # express-rate-limit's default 429 body is plain text
         detail = response.text[:300]
-    raise N8nApiError(f"n8n {what}: HTTP {response.status_code}: {detail}")
+    raise N8nApiError(f"n8n {what}: HTTP {response.status_code}: {detail}", response.status_code)
+
+
+def retry_after_s(response: httpx.Response, default_s: float, *, now: float | None = None) -> float:
+    """Seconds until a 429'd request may be retried: `Retry-After` (delta-seconds or an HTTP-date, RFC 9110
+    section 10.2.3), else `RateLimit-Reset` (delta-seconds, IETF draft-6 headers, express-rate-limit's default),
+    else `default_s` (the limiter's documented window)."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    if value:
+        try:
+            moment = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            moment = None
+        if moment is not None:
+            return max(0.0, moment - (time.time() if now is None else now))
+    reset = response.headers.get("ratelimit-reset", "").strip()
+    return float(reset) if reset.isdigit() else default_s
 
 
 class N8nSession:
@@ -54,8 +101,36 @@ class N8nSession:
         body = {"email": email, "firstName": "Kaizenity", "lastName": "Operations", "password": password}
         _check(self._http.post("/rest/owner/setup", json=body), "owner set-up")
 
-    def login(self, email: str, password: str) -> None:
-        response = self._http.post("/rest/login", json={"emailOrLdapLoginId": email, "password": password})
+    def login(
+        self,
+        email: str,
+        password: str,
+        *,
+        max_wait_s: float = LOGIN_MAX_WAIT_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Log in as `email`; on n8n's login rate limit (429) wait as n8n asks, at most `max_wait_s` in all.
+
+        Raises N8nRateLimited, naming the cause and the fix, when n8n asks for a longer wait than is left.
+        """
+        waited = 0.0
+        while True:
+            response = self._http.post("/rest/login", json={"emailOrLdapLoginId": email, "password": password})
+            if response.status_code != 429:
+                break
+            wait = math.ceil(retry_after_s(response, LOGIN_RATE_WINDOW_S))
+            if waited + wait > max_wait_s:
+                raise N8nRateLimited(
+                    f"n8n login: HTTP 429: n8n is rate-limiting logins as {email} (it allows "
+                    f"{LOGIN_ATTEMPTS_PER_WINDOW} attempts per {LOGIN_RATE_WINDOW_S:.0f} s per e-mail, successful or "
+                    f"not) and asks to retry in {wait} s; this run already waited {waited:.0f} s and may wait "
+                    f"{max_wait_s:.0f} s in all. Cause: other logins as this user in the last minute (another "
+                    "seeding or rotation running at the same time, a script or a person at the editor). Fix: wait "
+                    f"{wait} s and run it again, and do not run seeding or rotations of this environment in parallel.",
+                    float(wait),
+                )
+            sleep(wait)
+            waited += wait
         _check(response, "login")
         self._keep_auth_cookie(response)
 

@@ -26,6 +26,11 @@ NAME = "gateway"
 CADDYFILE = "/config/Caddyfile"
 HEALTH_PORT = 2020  # an internal listener for the container's own health check: never published
 HEALTH_PATH = "/_gateway/healthz"
+# Caddy's Prometheus metrics, on the same internal listener (monitoring's `gateway` scrape job). The `metrics`
+# handler directive exists in Caddy 2.6 and 2.10 alike; it serves Caddy's registry: process, config reloads,
+# admin API, reverse-proxy upstreams and (Caddy < 2.8, where they are always on) HTTP request metrics. Caddy 2.8+
+# counts requests only with the `metrics` global option, which 2.6 (the offline image) rejects: not rendered.
+METRICS_PATH = "/metrics"
 DATA_DIR = "/data"  # XDG_DATA_HOME: certificates, ACME account, the local CA
 LOCAL_CA_FILE = f"{DATA_DIR}/caddy/pki/authorities/local/root.crt"  # `tls internal`: Caddy's own root CA
 # Routes n8n must serve to the world: production webhooks, Wait-node resumptions, n8n's own health. Matched on
@@ -65,6 +70,7 @@ def render_caddyfile(settings: Settings) -> str:
         "\troute {",
         "\t\theader -Server",
         f'\t\trespond {HEALTH_PATH} "OK" 200',
+        f"\t\tmetrics {METRICS_PATH}",
         "\t}",
         "}",
         "",

@@ -14,11 +14,12 @@ both. Memory: `monitoring.memoryMb` is split among the containers (FIXED_MEMORY_
 
 from __future__ import annotations
 
+from bootstrap.app_login import MONITORING_USER
 from infra.model import EnvValue, FileUpload, HealthCheck, PortBinding, SecretRef, ServiceSpec, VolumeMount
 from infra.project_files import monitoring_dir
-from infra.services import n8n, postgres, redis
+from infra.services import gateway, n8n, postgres, redis
 from infra.services.common import container_name, labels
-from infra.services.monitoring_config import alertmanager_config, prometheus_config
+from infra.services.monitoring_config import alertmanager_config, health_probe_timeout_s, prometheus_config
 from infra.settings import Publish, Settings
 
 MONITORING_DIR = monitoring_dir()
@@ -45,6 +46,8 @@ PROMETHEUS_VOLUME, ALERTMANAGER_VOLUME = "prometheus-data", "alertmanager-data"
 # monitoring.memoryMb split: each exporter and Alertmanager get 64 MB (Go exporters use 15-30 MB), the health
 # exporter (Python, httpx, psycopg) 96 MB, Prometheus (series in memory, query buffers) everything else.
 FIXED_MEMORY_MB = {ALERTMANAGER: 64, POSTGRES_EXPORTER: 64, REDIS_EXPORTER: 64, NODE_EXPORTER: 64, HEALTH_EXPORTER: 96}
+# postgres_exporter's login (MONITORING_USER), in the group role kaizenity_monitoring (migration 0013).
+MONITORING_PASSWORD_KEY = "monitoringDatabasePassword"  # noqa: S105 - a secret's name in the registry
 BOT_TOKEN_FILE = "/tmp/telegram-bot-token"  # noqa: S105, S108 - a path, written by the container at start (umask 077)
 
 
@@ -130,14 +133,21 @@ def _prometheus(settings: Settings, targets: list[str]) -> ServiceSpec:
     )
 
 
-def _scrape_targets(settings: Settings, exporters: list[str]) -> dict[str, str]:
-    """Scrape job name -> host:port (all on /metrics): n8n, the exporters, Alertmanager and Prometheus itself."""
-    jobs = {
-        "prometheus": f"localhost:{PORTS[PROMETHEUS]}",
-        "alertmanager": f"{ALERTMANAGER}:{PORTS[ALERTMANAGER]}",
-        "n8n": f"{n8n.NAME}:{n8n.PORT}",
+def _scrape_targets(settings: Settings, exporters: list[str]) -> dict[str, tuple[str, ...]]:
+    """Scrape job name -> host:port targets (all on /metrics): n8n and, in queue mode, its workers and webhook
+    processors (N8N_METRICS=true on each: n8n's own process metrics and, on the main, the queue's), the gateway
+    (Caddy's `metrics` handler on its internal listener: gateway.METRICS_PATH), the exporters, Alertmanager and
+    Prometheus itself."""
+    jobs: dict[str, tuple[str, ...]] = {
+        "prometheus": (f"localhost:{PORTS[PROMETHEUS]}",),
+        "alertmanager": (f"{ALERTMANAGER}:{PORTS[ALERTMANAGER]}",),
+        "n8n": (f"{n8n.NAME}:{n8n.PORT}",),
+        "gateway": (f"{gateway.NAME}:{gateway.HEALTH_PORT}",),
     }
-    return jobs | {JOB_NAMES[name]: f"{name}:{PORTS[name]}" for name in exporters}
+    workers = tuple(f"{spec.name}:{n8n.PORT}" for spec in n8n.build_workers(settings))
+    webhooks = tuple(f"{spec.name}:{n8n.PORT}" for spec in n8n.build_webhook_processors(settings))
+    jobs |= {name: targets for name, targets in (("n8n-worker", workers), ("n8n-webhook", webhooks)) if targets}
+    return jobs | {JOB_NAMES[name]: (f"{name}:{PORTS[name]}",) for name in exporters}
 
 
 def _alertmanager(settings: Settings) -> ServiceSpec:
@@ -181,6 +191,12 @@ def _alertmanager(settings: Settings) -> ServiceSpec:
     )
 
 
+def database_logins(settings: Settings) -> dict[str, str]:
+    """Login role -> the secret holding its password, for the logins monitoring needs in the platform database
+    (made after the migrations by both engines: bootstrap/app_login.py `ensure_logins`); none without monitoring."""
+    return {MONITORING_USER: MONITORING_PASSWORD_KEY} if settings.monitoring.enabled else {}
+
+
 def _postgres_exporter(settings: Settings) -> ServiceSpec:
     pg = settings.postgres
     return _spec(
@@ -192,10 +208,12 @@ def _postgres_exporter(settings: Settings) -> ServiceSpec:
             f"--extend.query-path={CONFIG_DIR}/kaizenity-postgres-queries.yml",
             f"--web.listen-address=:{PORTS[POSTGRES_EXPORTER]}",
         ),
+        # Its own least-privilege login (pg_monitor + the custom query's table, migration 0013), made after the
+        # migrations (database_logins): until then the exporter answers pg_up 0, inside PostgresDown's `for`.
         env=(
             ("DATA_SOURCE_URI", f"{postgres.NAME}:{postgres.PORT}/{pg.database}?sslmode=disable"),
-            ("DATA_SOURCE_USER", pg.superuser),
-            ("DATA_SOURCE_PASS", SecretRef("postgresPassword")),
+            ("DATA_SOURCE_USER", MONITORING_USER),
+            ("DATA_SOURCE_PASS", SecretRef(MONITORING_PASSWORD_KEY)),
         ),
         uploads=(
             FileUpload(
@@ -246,11 +264,13 @@ def _node_exporter(settings: Settings, platform: list[ServiceSpec]) -> ServiceSp
 
 def _health_exporter(settings: Settings) -> ServiceSpec:
     pg = settings.postgres
+    # Monitoring's read-only login (migration 0013), as postgres_exporter: every database probe reads statistics,
+    # the migration history, heartbeats and backup records, nothing the superuser is needed for.
     env: list[tuple[str, EnvValue]] = [
-        ("KAIZENITY_DATABASE_URL", f"postgresql://{pg.superuser}@{postgres.NAME}:{postgres.PORT}/{pg.database}"),
-        ("PGPASSWORD", SecretRef("postgresPassword")),  # libpq's own variable: the DSN carries no password
+        ("KAIZENITY_DATABASE_URL", f"postgresql://{MONITORING_USER}@{postgres.NAME}:{postgres.PORT}/{pg.database}"),
+        ("PGPASSWORD", SecretRef(MONITORING_PASSWORD_KEY)),  # libpq's own variable: the DSN carries no password
         ("KAIZENITY_N8N_URL", f"http://{n8n.NAME}:{n8n.PORT}"),
-        ("KAIZENITY_HEALTH_TIMEOUT", "8"),
+        ("KAIZENITY_HEALTH_TIMEOUT", f"{health_probe_timeout_s(settings):g}"),
     ]
     if settings.secrets.reveal("telegramBotToken") is not None:  # presence only: the value stays a SecretRef
         env.append(("TELEGRAM_BOT_TOKEN", SecretRef("telegramBotToken")))

@@ -7,12 +7,13 @@ Routing (one outage pages once):
 - alerts are grouped per (alertname, stack): twenty failing probes of one kind are one message;
 - critical alerts page on Telegram (and reach the webhook); warnings go to the webhook, or Telegram without one;
 - inhibitions: N8nDown silences what n8n being down causes (inbound backlog, queue, heartbeat, executions);
+  GatewayDown silences the inbound backlog;
   PostgresDown silences the same plus n8n itself; a critical alert silences the warning of the same component.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -23,19 +24,38 @@ RULES_GLOB = "/etc/kaizenity-rules-*.yml"
 DOWNSTREAM_OF_N8N = "inbound|queue|heartbeat|executions"
 
 
-def prometheus_config(settings: Settings, jobs: Mapping[str, str]) -> str:
-    """prometheus.yml: one scrape job per entry of `jobs` (job name -> host:port, path /metrics); alerts go to the
-    `alertmanager` job's address."""
+HEALTH_PROBE_TIMEOUT_S = 8  # the health exporter's per-probe timeout where the scrape allows it (SaaS APIs: slow)
+HEALTH_SCRAPE_MARGIN_S = 1.5  # the runner's grace (0.25 s), rendering and HTTP, on a loaded host
+
+
+def health_scrape_timeout_s(settings: Settings) -> int:
+    """Prometheus' timeout for scraping the health exporter: up to 15 s, never above the scrape interval
+    (Prometheus refuses a timeout longer than the interval)."""
+    return min(settings.monitoring.scrape_interval_s, 15)
+
+
+def health_probe_timeout_s(settings: Settings) -> float:
+    """The health exporter's per-probe timeout (KAIZENITY_HEALTH_TIMEOUT): a scrape runs every probe in parallel
+    and answers after the slowest (healthchecks/runner.py: timeout + 0.25 s), so the probes must end inside the
+    scrape timeout. With a probe timeout above it (8 s probes, 5 s scrapes in the integration test), one slow probe
+    on a loaded host fails the whole scrape: `up{job="health"}` 0 and every `probe_success` series stale, healthy
+    probes included."""
+    return max(1.0, min(HEALTH_PROBE_TIMEOUT_S, health_scrape_timeout_s(settings) - HEALTH_SCRAPE_MARGIN_S))
+
+
+def prometheus_config(settings: Settings, jobs: Mapping[str, Sequence[str]]) -> str:
+    """prometheus.yml: one scrape job per entry of `jobs` (job name -> its host:port targets, path /metrics); alerts
+    go to the `alertmanager` job's address."""
     m = settings.monitoring
     scrape = [
         {
             "job_name": job,
             "metrics_path": "/metrics",
-            "static_configs": [{"targets": [address]}],
-            # the health probes call SaaS APIs with their own timeouts (8 s): give the scrape room
-            **({"scrape_timeout": f"{min(m.scrape_interval_s, 15)}s"} if job == "health" else {}),
+            "static_configs": [{"targets": list(targets)}],
+            # the health probes call SaaS APIs with their own timeouts: give the scrape room (health_probe_timeout_s)
+            **({"scrape_timeout": f"{health_scrape_timeout_s(settings)}s"} if job == "health" else {}),
         }
-        for job, address in jobs.items()
+        for job, targets in jobs.items()
     ]
     config: dict[str, Any] = {
         "global": {
@@ -45,7 +65,7 @@ def prometheus_config(settings: Settings, jobs: Mapping[str, str]) -> str:
             "external_labels": {"stack": settings.stack},
         },
         "rule_files": [RULES_GLOB],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [jobs["alertmanager"]]}]}]},
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": list(jobs["alertmanager"])}]}]},
         "scrape_configs": scrape,
     }
     return yaml.safe_dump(config, sort_keys=False)
@@ -93,6 +113,11 @@ def alertmanager_config(settings: Settings, telegram_template: str, bot_token_fi
             {
                 "source_matchers": ['alertname="N8nDown"'],
                 "target_matchers": [f'component=~"{DOWNSTREAM_OF_N8N}"'],
+                "equal": ["stack"],
+            },
+            {  # Telegram cannot reach the webhook while the gateway is down: the same outage
+                "source_matchers": ['alertname="GatewayDown"'],
+                "target_matchers": ['component="inbound"'],
                 "equal": ["stack"],
             },
             {

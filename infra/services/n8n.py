@@ -182,7 +182,9 @@ def worker_spec(settings: Settings, index: int) -> ServiceSpec:
         command=("worker", f"--concurrency={n8n.worker_concurrency}"),
         # QUEUE_HEALTH_CHECK_ACTIVE (shared_env) serves /healthz and /healthz/readiness on this port; readiness
         # is database connected and migrated and Redis connected (dist/scaling/worker-server.js).
-        env=(*shared_env(settings), ("QUEUE_HEALTH_CHECK_PORT", str(PORT))),
+        # N8N_METRICS adds /metrics on the same port (the worker server's `metrics` endpoint): monitoring's
+        # `n8n-worker` scrape job, so a dead or hung worker is seen per worker, not only as the queue's backlog.
+        env=(*shared_env(settings), ("QUEUE_HEALTH_CHECK_PORT", str(PORT)), ("N8N_METRICS", "true")),
         read_only_rootfs=True,
         tmpfs=QUEUE_PROCESS_TMPFS,
         healthcheck=HealthCheck(test=node_http_check(READINESS_PATH), interval_s=5, retries=36),

@@ -193,6 +193,6 @@ def _handler_for(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_DELETE = do_PUT = _serve
+        do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
 
     return Handler

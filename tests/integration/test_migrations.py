@@ -266,3 +266,27 @@ def test_events_land_in_monthly_partitions(login: dict[str, str]) -> None:
         assert conn.execute("SELECT analytics.ensure_event_partitions(0, 4)").fetchone() == (1,)
     assert parts["analytics.events_default"] == 1
     assert any(name.startswith("analytics.events_20") for name in parts)
+
+
+def test_db_apply_makes_monitorings_least_privilege_login_when_given_its_password(empty_db: str) -> None:
+    """Where `pulumi up` cannot reach the database (prod), `kaizenity db apply` with the monitoring password makes
+    postgres_exporter's login after the migrations (0013: kaizenity_monitoring, pg_monitor); run again, the new
+    password replaces the old."""
+    from click.testing import CliRunner
+
+    from bootstrap.cli import MONITORING_PASSWORD_ENV, db
+
+    base = empty_db.split("://", 1)[1].split("@", 1)[1]
+    first, second = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    for password in (first, second):
+        result = CliRunner().invoke(db, ["--database-url", empty_db, "apply"], env={MONITORING_PASSWORD_ENV: password})
+        assert result.exit_code == 0, result.output
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(f"postgresql://kaizenity_monitor:{first}@{base}", connect_timeout=5).close()
+    with psycopg.connect(f"postgresql://kaizenity_monitor:{second}@{base}", autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT pg_has_role('pg_monitor', 'USAGE'), rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone() == (True, False)
+        assert conn.execute("SELECT count(*) FROM ops.workflow_errors").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM ops.messages")

@@ -102,14 +102,18 @@ def monitored() -> Iterator[Monitored]:
         telegram.close()
 
 
-def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
+def wait_for(
+    condition: Callable[[], Any], timeout_s: float, what: str, explain: Callable[[], Any] | None = None
+) -> Any:
+    """Until `condition` is truthy, or fail after `timeout_s` naming `what` and, with `explain`, what it was then."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(1)
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+    detail = f"; last seen: {explain()}" if explain else ""
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}{detail}")
 
 
 def promql(monitored: Monitored, expr: str) -> list[dict[str, Any]]:
@@ -131,20 +135,69 @@ def query(endpoints: LocalEndpoints, sql: str, *params: Any) -> list[tuple[Any, 
         return cursor.fetchall() if cursor.description else []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 18 open: on the merged code the health exporter's database probe was not yet 1 at the first query once",  # noqa: E501
-)
-def test_prometheus_scrapes_n8n_and_every_exporter(monitored: Monitored) -> None:
-    jobs = {"prometheus", "alertmanager", "n8n", "health", "postgres", "node"}
+def test_prometheus_scrapes_n8n_the_gateway_and_every_exporter(monitored: Monitored) -> None:
+    """`up == 1` says a target answered its /metrics, not that what it measures is ready: postgres_exporter answers
+    with pg_up 0 until its login exists (made after the migrations), and each health scrape runs the probes afresh
+    (the database probe says CRITICAL while the schema is behind). So each measurement is waited for with a
+    deadline, as a fresh scrape's result; a failure shows what Prometheus and the exporter said last."""
+    jobs = {"prometheus", "alertmanager", "n8n", "health", "postgres", "node", "gateway"}
 
     def all_up() -> bool:
         return {r["metric"]["job"] for r in promql(monitored, "up == 1")} >= jobs
 
-    wait_for(all_up, 120, f"every scrape job up ({', '.join(sorted(jobs))})")
-    assert promql(monitored, 'node_filesystem_avail_bytes{mountpoint="/volumes/pgdata"}'), "volume filesystem metric"
-    assert promql(monitored, "pg_settings_max_connections"), "postgres_exporter metrics"
-    assert promql(monitored, 'probe_success{probe="database"} == 1'), "health exporter's database probe"
+    wait_for(all_up, 120, f"every scrape job up ({', '.join(sorted(jobs))})", lambda: promql(monitored, "up"))
+    volume = 'node_filesystem_avail_bytes{mountpoint="/volumes/pgdata"}'
+    wait_for(lambda: promql(monitored, volume), 60, "the volume filesystem metric")
+    wait_for(
+        lambda: promql(monitored, "pg_up == 1") and promql(monitored, "pg_settings_max_connections"),
+        60,
+        "postgres_exporter's metrics (pg_up 1: its kaizenity_monitor login works)",
+        lambda: promql(monitored, "pg_up"),
+    )
+    wait_for(
+        lambda: promql(monitored, 'probe_success{probe="database"} == 1'),
+        60,
+        "the health exporter's database probe to succeed (as kaizenity_monitor)",
+        lambda: (promql(monitored, 'kaizenity_probe_status{probe="database"}'), _database_probe(monitored)),
+    )
+    caddy = wait_for(lambda: promql(monitored, 'count({job="gateway", __name__=~"caddy_.+"})'), 60, "Caddy metrics")
+    assert int(caddy[0]["value"][1]) > 0
+
+
+def _database_probe(monitored: Monitored) -> str:
+    """The health exporter's own answer for the database probe, from inside its container."""
+    script = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9840/probe?target=database').read().decode())"
+    done = monitored.container("health-exporter").exec_run(["python3", "-c", script])
+    return str(done.output.decode(errors="replace"))[-1500:]
+
+
+def test_the_exporters_login_reads_statistics_and_nothing_else(monitored: Monitored) -> None:
+    """Migration 0013's kaizenity_monitoring (pg_monitor) through the login postgres_exporter and the health
+    exporter use (the health exporter's database probe succeeding is in the test above)."""
+    endpoints = monitored.endpoints
+    assert endpoints.database_url
+    host = endpoints.database_url.split("@", 1)[1]
+    password = endpoints.secrets["monitoringDatabasePassword"]
+    with psycopg.connect(f"postgresql://kaizenity_monitor:{password}@{host}", autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb, pg_has_role('pg_monitor', 'USAGE') FROM pg_roles"
+            " WHERE rolname = current_user"
+        ).fetchone()
+        assert row == (False, False, False, True)
+        hidden = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename <> current_user AND query = '<insufficient privilege>'"
+        ).fetchone()
+        assert hidden == (0,), "pg_read_all_stats: other roles' activity is visible"
+        # postgres_exporter's custom query, the health probes' schema, heartbeat and backup checks
+        for table in ("ops.workflow_errors", "kaizenity_meta.schema_migrations", "ops.heartbeats", "ops.base_backups"):
+            conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        for statement in (
+            "SELECT 1 FROM core.tenants LIMIT 1",
+            "DELETE FROM ops.workflow_errors",
+            "CREATE TABLE x (i int)",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
 
 
 def test_alertmanager_accepts_its_rendered_configuration(monitored: Monitored) -> None:

@@ -29,6 +29,7 @@ TEST_SECRETS = {
     "appDatabasePassword": "app-db-login-secret-value-0007",
     "telegramWebhookSecret": "telegram-webhook-secret-0008",
     "telegramWebhookPathToken": "telegram-path-token-value-0009",
+    "monitoringDatabasePassword": "monitoring-db-login-secret-0011",
 }
 
 

@@ -40,7 +40,9 @@ def test_required_secrets_follow_the_model() -> None:
     ]
     workflows = ["appDatabasePassword", "n8nOwnerPassword", "telegramWebhookPathToken", "telegramWebhookSecret"]
     assert local_engine.required_secret_keys("ci") == sorted(base + workflows)
-    assert local_engine.required_secret_keys("prod") == sorted([*base, *workflows, "redisPassword"])  # queue mode
+    # queue mode (redisPassword) and monitoring (its database login)
+    prod = [*base, *workflows, "redisPassword", "monitoringDatabasePassword"]
+    assert local_engine.required_secret_keys("prod") == sorted(prod)
 
 
 @pytest.mark.parametrize("stack", STACKS)

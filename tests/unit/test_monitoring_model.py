@@ -83,19 +83,84 @@ def test_routing_groups_and_inhibits() -> None:
     assert ['alertname="PostgresDown"'] in sources
 
 
-def test_prometheus_scrapes_n8n_and_every_exporter() -> None:
+def _scrape_jobs(model: EnvironmentModel) -> dict[str, list[str]]:
+    config = yaml.safe_load(model.service("prometheus").uploads[0].content)
+    return {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+
+
+def test_prometheus_scrapes_n8n_its_workers_the_gateway_and_every_exporter() -> None:
     config = yaml.safe_load(_model("prod").service("prometheus").uploads[0].content)
-    jobs = {job["job_name"]: job["static_configs"][0]["targets"][0] for job in config["scrape_configs"]}
-    assert jobs == {
-        "prometheus": "localhost:9090",
-        "alertmanager": "alertmanager:9093",
-        "n8n": "n8n:5678",
-        "health": "health-exporter:9840",
-        "postgres": "postgres-exporter:9187",
-        "redis": "redis-exporter:9121",
-        "node": "node-exporter:9100",
+    assert _scrape_jobs(_model("prod")) == {
+        "prometheus": ["localhost:9090"],
+        "alertmanager": ["alertmanager:9093"],
+        "n8n": ["n8n:5678"],
+        "gateway": ["gateway:2020"],
+        "n8n-worker": ["n8n-worker-1:5678", "n8n-worker-2:5678"],
+        "health": ["health-exporter:9840"],
+        "postgres": ["postgres-exporter:9187"],
+        "redis": ["redis-exporter:9121"],
+        "node": ["node-exporter:9100"],
     }
     assert config["global"]["external_labels"] == {"stack": "prod"}
+    with_webhooks = _scrape_jobs(_model_with(prod_n8n={"webhookProcessors": 2}))
+    assert with_webhooks["n8n-webhook"] == ["n8n-webhook-1:5678", "n8n-webhook-2:5678"]
+    single = _scrape_jobs(_model_with(prod_n8n={"queueMode": False, "workers": None, "workerConcurrency": None}))
+    assert "n8n-worker" not in single
+    assert "n8n-webhook" not in single
+
+
+@pytest.mark.parametrize(("interval_s", "probe_timeout"), [(30, "8"), (10, "8"), (5, "3.5"), (2, "1")])
+def test_health_probes_end_inside_the_health_scrape_timeout(interval_s: int, probe_timeout: str) -> None:
+    """A scrape of the health exporter waits for its slowest probe: a probe timeout past the scrape timeout made
+    slow scrapes fail whole (up 0, every probe_success stale)."""
+    model = _model("prod", scrapeIntervalS=interval_s, evaluationIntervalS=interval_s)
+    assert model.service("health-exporter").env_dict()["KAIZENITY_HEALTH_TIMEOUT"] == probe_timeout
+    config = yaml.safe_load(model.service("prometheus").uploads[0].content)
+    (health,) = [job for job in config["scrape_configs"] if job["job_name"] == "health"]
+    scrape_timeout = float(health["scrape_timeout"].removesuffix("s"))
+    assert scrape_timeout <= interval_s
+    assert float(probe_timeout) + 0.25 < scrape_timeout
+
+
+def _model_with(*, prod_n8n: dict[str, Any]) -> EnvironmentModel:
+    config = {**stack_config("prod"), "monitoringTelegramBotToken": TOKEN}
+    config["n8n"] = {k: v for k, v in {**config.get("n8n", {}), **prod_n8n}.items() if v is not None}
+    return build_environment(parse_settings("prod", config))
+
+
+def test_every_scraped_n8n_process_serves_metrics() -> None:
+    model = _model_with(prod_n8n={"webhookProcessors": 1})
+    for name in ("n8n", "n8n-worker-1", "n8n-worker-2", "n8n-webhook-1"):
+        assert model.service(name).env_dict()["N8N_METRICS"] == "true", name
+    worker = model.service("n8n-worker-1").env_dict()
+    assert worker["QUEUE_HEALTH_CHECK_ACTIVE"] == "true", "the worker server, where /metrics is mounted"
+    assert worker["QUEUE_HEALTH_CHECK_PORT"] == "5678"
+
+
+def test_the_gateway_serves_caddy_metrics_on_its_internal_listener_only() -> None:
+    from infra.services import gateway
+
+    caddyfile = _model("prod").service("gateway").uploads[0].content
+    internal, public = caddyfile.split(f":{gateway.HEALTH_PORT} {{", 1)[1].split("\n}\n", 1)
+    assert f"metrics {gateway.METRICS_PATH}" in internal
+    assert "metrics" not in public, "never on the published sites"
+    assert all(port.container_port != gateway.HEALTH_PORT for port in _model("prod").service("gateway").ports)
+
+
+def test_the_exporters_use_monitorings_least_privilege_login() -> None:
+    exporter = _model("prod").service("postgres-exporter").env_dict()
+    assert exporter["DATA_SOURCE_USER"] == "kaizenity_monitor"
+    assert exporter["DATA_SOURCE_PASS"] == SecretRef("monitoringDatabasePassword")
+    assert SecretRef("postgresPassword") not in exporter.values(), "not the superuser"
+    health = _model("prod").service("health-exporter").env_dict()
+    assert str(health["KAIZENITY_DATABASE_URL"]).startswith("postgresql://kaizenity_monitor@postgres:5432/")
+    assert health["KAIZENITY_BACKUPS_DATABASE_URL"] == health["KAIZENITY_DATABASE_URL"]
+    assert health["PGPASSWORD"] == SecretRef("monitoringDatabasePassword")
+    assert SecretRef("postgresPassword") not in health.values(), "the health exporter neither"
+    settings = parse_settings("prod", {**stack_config("prod"), "monitoringTelegramBotToken": TOKEN})
+    assert monitoring.database_logins(settings) == {"kaizenity_monitor": "monitoringDatabasePassword"}
+    dev = parse_settings("dev", stack_config("dev"))
+    assert monitoring.database_logins(dev) == {}, "no login where monitoring is off"
 
 
 def test_promtool_accepts_the_rendered_prometheus_config(tmp_path: Path) -> None:

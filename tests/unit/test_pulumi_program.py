@@ -338,6 +338,26 @@ def test_schema_migrations_run_after_postgres_with_a_secret_url(stack: str) -> N
     assert postgres.urn in migrations.dependencies
 
 
+def test_schema_migrations_make_monitorings_login_with_its_secret_where_monitoring_is_on() -> None:
+    """Staging (monitoring on): postgres_exporter's login is made after the migrations, its password a secret
+    input; dev (off): none. A changed password or a login turned on is a change of the resource."""
+    for stack, expected in (
+        ("staging", {"kaizenity_monitor": TEST_SECRETS["monitoringDatabasePassword"]}),
+        ("dev", {}),
+    ):
+        dynamic = {r.name: r for r in rendered(stack).of_type("pulumi-python:dynamic:Resource")}
+        logins = dynamic["schema-migrations"].inputs["logins"]
+        assert is_secret(logins), stack
+        assert unwrap(logins) == expected, stack
+        assert "logins" in dynamic["schema-migrations"].additional_secret_outputs
+    provider = SchemaMigrationsProvider()
+    current = {"checksums": {"0001_roles.sql": "a"}, "logins": {"kaizenity_monitor": "one"}}
+    assert not provider.diff("id", current, current).changes
+    assert provider.diff("id", current, {**current, "logins": {"kaizenity_monitor": "two"}}).changes
+    assert provider.diff("id", {"checksums": current["checksums"]}, current).changes, "monitoring turned on"
+    assert not provider.diff("id", {"checksums": current["checksums"]}, {**current, "logins": {}}).changes
+
+
 def test_prod_registers_no_migrations_resource_when_the_database_is_unpublished() -> None:
     names = [r.name for r in rendered("prod").of_type("pulumi-python:dynamic:Resource")]
     assert names == ["database-role-passwords"]
@@ -462,9 +482,11 @@ def test_role_passwords_are_changed_before_postgres_is_replaced(stack: str) -> N
     postgres = result.containers()[f"kaizenity-{stack}-postgres"]
     assert roles.urn in postgres.dependencies
     assert roles.inputs["containerName"] == f"kaizenity-{stack}-postgres"
+    monitored = parse_settings(stack, stack_config(stack)).monitoring.enabled
     assert roles.inputs["roles"] == {
         "n8nDbPassword": "n8n",
         "appDatabasePassword": "kaizenity_n8n",
+        **({"monitoringDatabasePassword": "kaizenity_monitor"} if monitored else {}),
         "postgresPassword": "postgres",
     }
     assert is_secret(roles.inputs["passwords"])

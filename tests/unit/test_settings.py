@@ -50,8 +50,11 @@ def test_missing_secrets_are_all_listed_with_the_command_that_sets_them(stack: s
         "gatewayEditorPasswordSalt",
     ]
     required += ["n8nOwnerPassword", "appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken"]
-    if parse_settings(stack, stack_config(stack)).n8n.queue_mode:
+    settings = parse_settings(stack, stack_config(stack))
+    if settings.n8n.queue_mode:
         required.append("redisPassword")
+    if settings.monitoring.enabled:
+        required.append("monitoringDatabasePassword")
     for key in required:
         assert any(f"kaizenity:{key}: required secret is missing" in p for p in found), key
         assert any(f"pulumi config set --secret kaizenity:{key}" in p for p in found), key

@@ -1,0 +1,115 @@
+"""n8n's owner login and password change, with n8n's login rate limiter in front, as far as rotation sees them.
+
+What it mirrors, and where that is written:
+- n8n 2.8.4 packages/cli/src/controllers/auth.controller.ts, `@Post('/login', {skipAuth, ipRateLimit,
+  keyedRateLimit})`: a per-e-mail limiter, `createBodyKeyedRateLimiter({limit: 5, windowMs: 1 minute, field:
+  'emailOrLdapLoginId'})`, behind an IP limiter of 1000 per 5 minutes (not modelled: one client never reaches it).
+- packages/cli/src/services/rate-limit.service.ts `createBodyKeyedRateLimitMiddleware`: express-rate-limit keyed
+  by `body:<emailOrLdapLoginId>`, the library's default message and headers; packages/cli/src/controller.registry.ts
+  runs it *before* authentication (only `inProduction`), so every attempt counts, right or wrong password.
+- express-rate-limit 7.5.0, the version n8n 2.8.4 installs (dist/index.cjs; source/memory-store.ts, rate-limit.ts,
+  headers.ts upstream): MemoryStore.increment resets a key whose resetTime has passed to now + windowMs, then
+  counts the hit, so each key's window starts at its first hit, and a hit over the limit still counts without
+  extending the window; over the limit the answer is 429 with the text "Too many requests, please try again
+  later." and `Retry-After` = ceil(seconds until the key's window resets); `legacyHeaders` defaults to true
+  (`X-RateLimit-Limit/Remaining/Reset` on every answer) and `standardHeaders` to false (no `RateLimit-*`).
+  Checked in the offline image: /usr/local/lib/n8n/node_modules/express-rate-limit/dist/index.cjs.
+- The login answers `Set-Cookie: n8n-auth=<jwt>` (AuthService.issueCookie); a wrong password is 401 "Wrong
+  username or password. Do you have caps lock on?". PATCH /rest/me/password {currentPassword, newPassword} needs
+  the cookie (me.controller.ts `updatePassword`).
+
+`window_s` is the stand-in's only liberty: unit tests shorten the minute to seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from tests.fakes.server import FakeApi, Request, Response
+
+DEFAULT_MESSAGE = "Too many requests, please try again later."  # express-rate-limit's default `message`
+
+
+@dataclass
+class _Window:
+    hits: int
+    reset_at: float  # time.monotonic()
+
+
+class N8nLoginFake(FakeApi):
+    """One owner account; `logins` counts POST /rest/login attempts, `limited` the ones answered 429."""
+
+    def __init__(self, email: str, password: str, *, limit: int = 5, window_s: float = 60.0) -> None:
+        super().__init__()
+        self.email = email
+        self.password = password
+        self.limit = limit
+        self.window_s = window_s
+        self.logins = 0
+        self.limited = 0
+        self.password_changes = 0
+        self._windows: dict[str, _Window] = {}
+        self._sessions: set[str] = set()
+        self._limiter_lock = threading.Lock()
+
+    def error(self, status: int, message: str) -> Response:
+        return Response(status, {"code": status, "message": message})
+
+    def route(self, request: Request) -> Response:
+        if request.method == "POST" and request.path == "/rest/login":
+            return self._login(request)
+        if request.method == "PATCH" and request.path == "/rest/me/password":
+            return self._change_password(request)
+        return self.error(404, f"{request.method} {request.path} is not part of this stand-in")
+
+    def _login(self, request: Request) -> Response:
+        body = json.loads(request.body or b"{}")
+        self.logins += 1
+        key = body.get("emailOrLdapLoginId")
+        headers: dict[str, str] = {}
+        if isinstance(key, str):  # rate-limit.service.ts: a missing or non-string field skips the limiter
+            allowed, headers = self._hit(f"body:{key}")
+            if not allowed:
+                self.limited += 1
+                return Response(429, DEFAULT_MESSAGE, "text/html; charset=utf-8", headers)
+        if key != self.email or body.get("password") != self.password:
+            return Response(401, {"code": 401, "message": "Wrong username or password. Do you have caps lock on?"})
+        token = secrets.token_urlsafe(16)
+        self._sessions.add(token)
+        cookie = f"n8n-auth={token}; Max-Age=604800; Path=/; HttpOnly; Secure; SameSite=Lax"
+        return Response(200, {"data": {"email": self.email}}, headers={**headers, "Set-Cookie": cookie})
+
+    def _hit(self, key: str) -> tuple[bool, dict[str, str]]:
+        """express-rate-limit's increment and check for one key: (allowed, the headers it sets)."""
+        now = time.monotonic()
+        with self._limiter_lock:
+            window = self._windows.get(key)
+            if window is None or window.reset_at <= now:
+                window = self._windows[key] = _Window(0, now + self.window_s)
+            window.hits += 1
+            reset_s = max(0, math.ceil(window.reset_at - now))
+            headers = {
+                "X-RateLimit-Limit": str(self.limit),
+                "X-RateLimit-Remaining": str(max(0, self.limit - window.hits)),
+                "X-RateLimit-Reset": str(math.ceil(time.time() + (window.reset_at - now))),
+            }
+            if window.hits <= self.limit:
+                return True, headers
+            return False, {**headers, "Retry-After": str(reset_s)}
+
+    def _change_password(self, request: Request) -> Response:
+        cookie = request.headers.get("cookie", "")
+        token = cookie.removeprefix("n8n-auth=").split(";", 1)[0]
+        if token not in self._sessions:
+            return self.error(401, "Unauthorized")
+        body = json.loads(request.body or b"{}")
+        if body.get("currentPassword") != self.password:
+            return self.error(400, "Provided current password is incorrect.")
+        self.password = str(body["newPassword"])
+        self.password_changes += 1
+        return Response(200, {"data": {"email": self.email}})
