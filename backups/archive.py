@@ -52,7 +52,7 @@ class BaseBackup:
         if not self.end_lsn:
             return self.start_wal
         high, low = (int(part, 16) for part in self.end_lsn.split("/"))
-        segment = ((high << 32) | low) // (16 * 1024 * 1024)
+        segment = (((high << 32) | low) - 1) // (16 * 1024 * 1024)  # the segment holding the last byte before it
         return f"{self.start_wal[:8]}{segment // SEGMENTS_PER_XLOGID:08X}{segment % SEGMENTS_PER_XLOGID:08X}"
 
 

@@ -82,6 +82,9 @@ def test_wal_chain_gaps() -> None:
 def test_recovery_needs_the_archive_from_the_segment_holding_the_end_of_the_base_backup() -> None:
     base = BaseBackup("s", datetime.now(UTC), datetime.now(UTC), "0/2000028", "000000010000000000000002", "1/3000100")
     assert base.first_archived_wal == "000000010000000100000003"
+    # ending exactly on a segment boundary: the last byte is in the segment before (the next may never complete)
+    at_boundary = BaseBackup("s", base.started, base.finished, "0/2000028", base.start_wal, "1/3000000")
+    assert at_boundary.first_archived_wal == "000000010000000100000002"
     assert (
         BaseBackup("s", base.started, base.finished, "0/2000028", base.start_wal).first_archived_wal == base.start_wal
     )
