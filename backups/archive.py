@@ -216,7 +216,9 @@ class Archive:
             raise ArchiveError(f"could not write {relative} into {self.sidecar}")
 
     def read_file(self, relative: str) -> bytes | None:
-        script = f'f={ARCHIVE_DIR}/{shlex.quote(relative)}; [ -f "$f" ] && base64 -w0 "$f"; true'
+        # The closing newline matters: a throw-away reader's output comes from its log, and Docker drops an
+        # unterminated last line now and then (seen: the imported archive's key read as missing).
+        script = f'f={ARCHIVE_DIR}/{shlex.quote(relative)}; [ -f "$f" ] && base64 -w0 "$f"; echo'
         import base64
 
         text = self.sh(script, what=f"reading {relative}").strip()
