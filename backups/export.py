@@ -41,7 +41,7 @@ def export_archive(client: Any, archive: Archive, out: Path, progress: Progress 
     return stamp
 
 
-def export_script(stamp: str) -> str:
+def export_script(stamp: str, root: str = ARCHIVE_DIR) -> str:
     """The tar stream of one base backup, the WAL and the keys, as one consistent snapshot (run in the sidecar).
 
     Under the agent's lock (no base backup, hence no retention prune, while it reads: every file it lists stays);
@@ -50,21 +50,20 @@ def export_script(stamp: str) -> str:
     WAL records (replay stops at its end, as for any partial segment) rather than a file tar reads while it grows.
     A segment completed after that copy is exported as that copy only. tar must exit 0: any warning fails.
     """
-    wal = f"{ARCHIVE_DIR}/wal"
     return f"""set -euo pipefail
 umask 077
-exec 9>>{ARCHIVE_DIR}/.base.lock
+exec 9>>{root}/.base.lock
 flock -w 3600 9
 snap=$(mktemp -d /tmp/kaizenity-export.XXXXXX)
 trap 'rm -rf "$snap"' EXIT
 mkdir "$snap/wal"
-cd {wal}
+cd {root}/wal
 for f in *.partial; do  # renamed before cp opened it: complete now, and in the listing below
     if [ -f "$f" ]; then cp "$f" "$snap/wal/" 2>/dev/null || true; fi
 done
 if [ -f SHA256SUMS ]; then cp SHA256SUMS "$snap/wal/"; fi
 ls | grep -E '^[0-9A-F]{{24}}$|^[0-9A-F]{{8}}\\.history$' | sed 's|^|wal/|' >"$snap/list" || true
-tar -C {ARCHIVE_DIR} -cf - {shlex.quote(f"base/{stamp}")} keys -T "$snap/list" -C "$snap" wal
+tar -C {root} -cf - {shlex.quote(f"base/{stamp}")} keys -T "$snap/list" -C "$snap" wal
 """
 
 

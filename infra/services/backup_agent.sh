@@ -170,11 +170,16 @@ case "${1:-run}" in
             chmod 700 "$A" "$A/wal" "$A/base" "$A/keys"
             exec gosu postgres "$0" run
         fi
+        # PID 1 ignores SIGTERM unless it handles it: without this trap `docker stop` (and a restore, which stops the
+        # sidecar) waited the whole grace period before Docker killed it. The process group is the streamer, the
+        # schedule and any base backup it runs (a half base backup is removed by the next run).
+        trap 'trap - TERM INT; log "stopping"; kill -TERM 0 2>/dev/null; exit 0' TERM INT
         # The slot first: WAL from here on is kept for the archive, so no base backup ends before the archive begins.
         wait_for_server
         pg_receivewal --slot="$SLOT" --create-slot --if-not-exists 2>/dev/null || true
         receive_wal &
-        schedule
+        schedule &
+        wait  # returns at once on a trapped signal (a foreground loop would delay the trap until its sleep ends)
         ;;
     base) flock -n -E 75 "$A/.base.lock" "$0" base-locked ;;
     base-locked) base ;;
