@@ -52,7 +52,7 @@ class BaseBackup:
         if not self.end_lsn:
             return self.start_wal
         high, low = (int(part, 16) for part in self.end_lsn.split("/"))
-        segment = ((high << 32) | low) // (16 * 1024 * 1024)
+        segment = (((high << 32) | low) - 1) // (16 * 1024 * 1024)  # the segment holding the last byte before it
         return f"{self.start_wal[:8]}{segment // SEGMENTS_PER_XLOGID:08X}{segment % SEGMENTS_PER_XLOGID:08X}"
 
 
@@ -216,7 +216,9 @@ class Archive:
             raise ArchiveError(f"could not write {relative} into {self.sidecar}")
 
     def read_file(self, relative: str) -> bytes | None:
-        script = f'f={ARCHIVE_DIR}/{shlex.quote(relative)}; [ -f "$f" ] && base64 -w0 "$f"; true'
+        # The closing newline matters: a throw-away reader's output comes from its log, and Docker drops an
+        # unterminated last line now and then (seen: the imported archive's key read as missing).
+        script = f'f={ARCHIVE_DIR}/{shlex.quote(relative)}; [ -f "$f" ] && base64 -w0 "$f"; echo'
         import base64
 
         text = self.sh(script, what=f"reading {relative}").strip()

@@ -33,17 +33,38 @@ def export_archive(client: Any, archive: Archive, out: Path, progress: Progress 
     archive.checksum_new_segments()
     stamp = bases[-1].stamp
     container = client.containers.get(archive.sidecar)
-    # pg_receivewal keeps writing the `.partial` segment while tar reads it: GNU tar then exits 1 ("file changed as
-    # we read it"), which is expected here (the import's chain check needs that segment); 2 and above still fail.
-    tar = shlex.join(
-        ["tar", "-C", ARCHIVE_DIR, "--warning=no-file-changed", "-cf", "-", f"base/{stamp}", "wal", "keys"]
-    )
-    command = ["sh", "-c", f"{tar}; rc=$?; [ $rc -le 1 ] || exit $rc"]
+    command = ["bash", "-c", export_script(stamp)]
     descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         encrypt_stream(load_key(), stream_in(client, container, command, what="archive export"), handle)
     progress(f"exported base backup {stamp} and its WAL to {out} ({out.stat().st_size} bytes, encrypted)")
     return stamp
+
+
+def export_script(stamp: str, root: str = ARCHIVE_DIR) -> str:
+    """The tar stream of one base backup, the WAL and the keys, as one consistent snapshot (run in the sidecar).
+
+    Under the agent's lock (no base backup, hence no retention prune, while it reads: every file it lists stays);
+    completed segments never change again (pg_receivewal writes `*.partial` and renames it when full). The segment
+    being written is exported as a *copy* taken before the listing, under its `.partial` name: a prefix of valid
+    WAL records (replay stops at its end, as for any partial segment) rather than a file tar reads while it grows.
+    A segment completed after that copy is exported as that copy only. tar must exit 0: any warning fails.
+    """
+    return f"""set -euo pipefail
+umask 077
+exec 9>>{root}/.base.lock
+flock -w 3600 9
+snap=$(mktemp -d /tmp/kaizenity-export.XXXXXX)
+trap 'rm -rf "$snap"' EXIT
+mkdir "$snap/wal"
+cd {root}/wal
+for f in *.partial; do  # renamed before cp opened it: complete now, and in the listing below
+    if [ -f "$f" ]; then cp "$f" "$snap/wal/" 2>/dev/null || true; fi
+done
+if [ -f SHA256SUMS ]; then cp SHA256SUMS "$snap/wal/"; fi
+ls | grep -E '^[0-9A-F]{{24}}$|^[0-9A-F]{{8}}\\.history$' | sed 's|^|wal/|' >"$snap/list" || true
+tar -C {root} -cf - {shlex.quote(f"base/{stamp}")} keys -T "$snap/list" -C "$snap" wal
+"""
 
 
 def import_archive(client: Any, source: Path, volume: str, image: str, progress: Progress = lambda _m: None) -> None:

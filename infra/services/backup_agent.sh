@@ -18,6 +18,7 @@ RETENTION=${BACKUP_RETENTION:-7}
 RETRY=${BACKUP_RETRY_SECONDS:-300}
 CHECKPOINT=${BACKUP_CHECKPOINT:-spread}
 MAX_RATE=${BACKUP_MAX_RATE:-}
+WAL_WAIT=${BACKUP_WAL_WAIT_SECONDS:-300}
 
 log() { printf '%s backup-agent: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 
@@ -53,7 +54,9 @@ base() {
     part="$A/base/.partial-$stamp"
     final="$A/base/$stamp"
     rm -rf "$A"/base/.partial-*   # left by a killed run; we hold the lock, so no other run owns them
-    trap 'rm -rf "$part"' EXIT
+    # The trap runs after base() has returned (errexit): a local variable would be unset there ("part: unbound
+    # variable", and the half backup stayed), so the path is written into the trap itself.
+    trap "rm -rf '$part'" EXIT
     local tries=0
     until pg_isready -q -t 5; do  # e.g. crash recovery after a restart: wait a bounded time
         tries=$((tries + 1)); [ "$tries" -lt 60 ] || { log "server not accepting connections"; return 1; }; sleep 2
@@ -72,11 +75,36 @@ base() {
         sed -n 's/.*"End-LSN": "\([0-9A-F\/]*\)".*/end_lsn=\1/p' "$part/backup_manifest" | tail -n 1
         echo "verified=pg_verifybackup"
     } >"$part/kaizenity-backup.env"
+    wait_wal_archived "$part"
     mv "$part" "$final"
     trap - EXIT
     log "base backup $stamp complete and verified"
     record_pending || true
     prune
+}
+
+wait_wal_archived() {
+    # A base backup is restorable from the archive only once pg_receivewal holds the segment with its end (the
+    # server switches segments at backup end, so that segment completes at once while streaming runs). After a
+    # restart of PostgreSQL (crash, SIGKILL) the streamer reconnects some seconds after the server accepts
+    # connections: without this wait the backup was listed before its WAL was, and verification found a gap.
+    local dir=$1 end tli size hi lo seg name waited=0
+    end=$(sed -n 's/^end_lsn=//p' "$dir/kaizenity-backup.env")
+    tli=$(sed -n 's/^start_wal=//p' "$dir/kaizenity-backup.env" | cut -c1-8)
+    [ -n "$end" ] && [ -n "$tli" ] || { log "base backup without end LSN or timeline"; return 1; }
+    size=$(pg_controldata "$dir" 2>/dev/null | sed -n 's/^Bytes per WAL segment: *//p')
+    size=${size:-16777216}
+    hi=$((16#${end%/*})); lo=$((16#${end#*/}))
+    seg=$((((hi << 32) | lo) - 1)); seg=$((seg / size))  # the segment holding the backup's last WAL byte
+    name=$(printf '%s%08X%08X' "$tli" $((seg / (0x100000000 / size))) $((seg % (0x100000000 / size))))
+    until [ -f "$A/wal/$name" ]; do
+        waited=$((waited + 1))
+        if [ "$waited" -gt "$WAL_WAIT" ]; then
+            log "WAL segment $name (end of the base backup) not streamed into $A/wal after ${WAL_WAIT}s: is pg_receivewal running?"
+            return 1
+        fi
+        sleep 1
+    done
 }
 
 record_pending() {
@@ -142,11 +170,16 @@ case "${1:-run}" in
             chmod 700 "$A" "$A/wal" "$A/base" "$A/keys"
             exec gosu postgres "$0" run
         fi
+        # PID 1 ignores SIGTERM unless it handles it: without this trap `docker stop` (and a restore, which stops the
+        # sidecar) waited the whole grace period before Docker killed it. The process group is the streamer, the
+        # schedule and any base backup it runs (a half base backup is removed by the next run).
+        trap 'trap - TERM INT; log "stopping"; kill -TERM 0 2>/dev/null; exit 0' TERM INT
         # The slot first: WAL from here on is kept for the archive, so no base backup ends before the archive begins.
         wait_for_server
         pg_receivewal --slot="$SLOT" --create-slot --if-not-exists 2>/dev/null || true
         receive_wal &
-        schedule
+        schedule &
+        wait  # returns at once on a trapped signal (a foreground loop would delay the trap until its sleep ends)
         ;;
     base) flock -n -E 75 "$A/.base.lock" "$0" base-locked ;;
     base-locked) base ;;

@@ -225,10 +225,6 @@ def test_latest_restore_loses_nothing_that_was_streamed(source: LocalEndpoints, 
     assert probe_ids(target.database_url) == expected
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 15 open: after merging issues 13/14/16/18 a seed workflow still fails 1-2 times after reconcile (passed on the issue-15 branch)",  # noqa: E501
-)
 def test_drill_ends_with_health_ok_and_the_seed_workflows_running(target: LocalEndpoints) -> None:
     """After the restores above, the environment's record and the restored n8n are reconciled: health is OK."""
     reconcile_endpoints(target, progress=print)
@@ -276,10 +272,6 @@ def wait_for_base_backup(endpoints: LocalEndpoints, timeout_s: float = 180) -> N
     raise AssertionError("no base backup after the restore")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 15 open: failed once on the merged code with two environments running side by side; not yet diagnosed",  # noqa: E501
-)
 def test_sigkill_of_postgres_during_a_base_backup_then_the_next_backup_succeeds(source: LocalEndpoints) -> None:
     client = docker_client()
     sidecar = client.containers.get(source.containers["backup"])
@@ -371,10 +363,6 @@ def _containers(endpoints: LocalEndpoints) -> list[Any]:
     return [client.containers.get(name) for name in endpoints.containers.values()]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 15 open: tar met the segment pg_receivewal was writing; the fix (tolerate tar's exit 1) is not yet verified",  # noqa: E501
-)
 def test_export_is_encrypted_and_imports_into_a_verifiable_archive(source: LocalEndpoints, tmp_path: Path) -> None:
     from backups.export import export_archive, import_archive
 

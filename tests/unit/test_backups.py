@@ -82,6 +82,9 @@ def test_wal_chain_gaps() -> None:
 def test_recovery_needs_the_archive_from_the_segment_holding_the_end_of_the_base_backup() -> None:
     base = BaseBackup("s", datetime.now(UTC), datetime.now(UTC), "0/2000028", "000000010000000000000002", "1/3000100")
     assert base.first_archived_wal == "000000010000000100000003"
+    # ending exactly on a segment boundary: the last byte is in the segment before (the next may never complete)
+    at_boundary = BaseBackup("s", base.started, base.finished, "0/2000028", base.start_wal, "1/3000000")
+    assert at_boundary.first_archived_wal == "000000010000000100000002"
     assert (
         BaseBackup("s", base.started, base.finished, "0/2000028", base.start_wal).first_archived_wal == base.start_wal
     )
@@ -141,3 +144,55 @@ def test_stream_encryption_round_trips_and_detects_truncation_and_tampering(monk
     tampered[100] ^= 1
     with pytest.raises(crypto.BackupKeyError, match="does not decrypt"):
         list(crypto.decrypt_stream(key, io.BytesIO(bytes(tampered)), what="x"))
+
+
+def test_export_snapshots_the_segment_being_written_and_tar_must_exit_zero(tmp_path: Path) -> None:
+    """The export's own script on a fake archive while a writer keeps appending to the `.partial` segment (as
+    pg_receivewal does): tar exits 0 and the export holds completed segments, a copy of the partial one under its
+    `.partial` name, the checksums and the keys; nothing else (no other base backup, no half one)."""
+    import io
+    import tarfile
+    import threading
+
+    from backups.export import export_script
+
+    wal, keys = tmp_path / "wal", tmp_path / "keys"
+    for directory in (wal, keys, tmp_path / "base/20261201T000000Z", tmp_path / "base/20261130T000000Z"):
+        directory.mkdir(parents=True)
+    (tmp_path / "base/.partial-20261202T000000Z").mkdir()
+    (tmp_path / "base/20261201T000000Z/PG_VERSION").write_text("17\n")
+    (keys / "n8n-encryption-key.enc").write_bytes(b"k")
+    for name in ("000000010000000000000001", "000000010000000000000002", "00000002.history"):
+        (wal / name).write_bytes(name.encode())
+    (wal / "SHA256SUMS").write_text("x  000000010000000000000001\n")
+    partial = wal / "000000010000000000000003.partial"
+    partial.write_bytes(b"")
+    stop = threading.Event()
+
+    def grow() -> None:
+        with partial.open("ab") as handle:
+            while not stop.is_set():
+                handle.write(b"r" * 4096)
+                handle.flush()
+                stop.wait(0.001)
+
+    writer = threading.Thread(target=grow)
+    writer.start()
+    try:
+        script = export_script("20261201T000000Z", str(tmp_path))
+        done = subprocess.run(["bash", "-c", script], check=False, capture_output=True)
+    finally:
+        stop.set()
+        writer.join()
+    assert done.returncode == 0, done.stderr.decode()
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+        files = {m.name: m.size for m in tar.getmembers() if m.isfile()}
+    assert set(files) == {
+        "base/20261201T000000Z/PG_VERSION",
+        "keys/n8n-encryption-key.enc",
+        "wal/000000010000000000000001",
+        "wal/000000010000000000000002",
+        "wal/00000002.history",
+        "wal/SHA256SUMS",
+        "wal/000000010000000000000003.partial",
+    }
