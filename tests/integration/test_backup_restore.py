@@ -229,6 +229,13 @@ def test_drill_ends_with_health_ok_and_the_seed_workflows_running(target: LocalE
     """After the restores above, the environment's record and the restored n8n are reconciled: health is OK."""
     reconcile_endpoints(target, progress=print)
     assert target.database_url
+    assert target.n8n_database_url
+    with psycopg.connect(target.n8n_database_url, autocommit=True) as conn:
+        seeder_keys = conn.execute(
+            """SELECT "apiKey" FROM user_api_keys WHERE label LIKE 'kaizenity-seeder%'"""
+        ).fetchall()
+    # The restored database brought the source's keys along: only the one minted after the restore may remain.
+    assert seeder_keys == [(target.n8n_api_key,)], f"{len(seeder_keys)} seeder API keys after reconcile"
     with psycopg.connect(target.database_url, autocommit=True) as conn:
         restored_at = conn.execute("SELECT now()").fetchone()
         deadline = time.monotonic() + 120
