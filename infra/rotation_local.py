@@ -108,11 +108,13 @@ def _record(endpoints: LocalEndpoints, key: str, new: str) -> None:
         endpoints.database_url = _with_password(endpoints.database_url, new)
     if key == "n8nDbPassword" and endpoints.n8n_database_url:
         endpoints.n8n_database_url = _with_password(endpoints.n8n_database_url, new)
+    if key == "redisPassword" and endpoints.redis_url:  # the health probes' and tests' way to Redis
+        endpoints.redis_url = _with_password(endpoints.redis_url, new)
 
 
 def _with_password(url: str, password: str) -> str:
     parts = urlsplit(url)
-    netloc = f"{parts.username}:{quote(password, safe='')}@{parts.hostname}:{parts.port}"
+    netloc = f"{parts.username or ''}:{quote(password, safe='')}@{parts.hostname}:{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))
 
 
