@@ -3,8 +3,8 @@ worker move to the new password together, the old one is refused, and webhook tr
 
 Reuses the session's queue stack (`kaizenity_queue_stack`, stacks/Pulumi.ci-queue.yaml: main + Redis + 2 workers)
 instead of a stack of its own. The fixture starts it unrecorded (`record=False`), so the test records it in a
-private state directory first, as `kaizenity up --local` would, and calls `rotate_local`, the function the CLI's
-`--local` path calls (the CLI derives the prefix from the stack name; the fixture's prefix is a random one). The
+private state directory first, as `kaizenity up --local` would, and runs
+`kaizenity rotate redisPassword --local --prefix <the fixture's prefix>` through click, in this process. The
 fixture's endpoints object is then updated to the rotated values, so later tests of the session (and the scaling
 code, which renders workers from `stack_secrets()`) use the password the containers now carry.
 """
@@ -27,6 +27,7 @@ import httpx
 import psycopg
 import pytest
 import redis
+from click.testing import CliRunner
 
 from healthchecks.config import build_plan
 from healthchecks.report import Report
@@ -34,13 +35,18 @@ from healthchecks.result import Status
 from healthchecks.runner import run
 from infra.local_endpoints import LocalEndpoints
 from infra.local_state import load_state, save_state
-from infra.rotation_local import rotate_local
+from infra.rotation_local import carriers, model_of
+from kaizenity.rotation_cli import rotate
 from tests.integration.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 WORKERS = ("n8n-worker-1", "n8n-worker-2")
 CARRIERS = ("redis", "n8n", *WORKERS)  # every container of ci-queue whose environment holds redisPassword
 _update_ids = count(890_000)  # apart from test_queue_mode.py's 880_000 range: both files share one database
+
+
+def names(found: list[Any]) -> set[str]:
+    return {spec.name for spec, _refs in found}
 
 
 def container(stack: LocalEndpoints, service: str) -> Any:
@@ -156,13 +162,20 @@ def test_redis_password_rotation_moves_main_and_every_worker_and_loses_no_webhoo
         admin.set(marker, "kept")  # Redis's data (AOF on its volume) must survive the recreated container
     old_ids = {service: container(stack, service).id for service in CARRIERS}
 
-    rotated = rotate_local(stack.stack, "redisPassword", prefix=stack.prefix)
+    # The containers the rotation recreates come from the settings the fixture's start recorded (not the stack file)
+    assert names(carriers(model_of(stack), "redisPassword")) == set(CARRIERS)
+    assert stack.settings_config["n8n"]["workers"] == len(WORKERS)
+
+    cli = CliRunner().invoke(rotate, ["redisPassword", "--stack", stack.stack, "--local", "--prefix", stack.prefix])
+    print(cli.output)
+    assert cli.exit_code == 0, cli.output
+    rotated = load_state(stack.prefix)
+    assert rotated is not None
 
     new_password = rotated.secrets["redisPassword"]
     assert new_password != old_password
     assert rotated.redis_url
     assert rotated.redis_url != old_url
-    assert load_state(stack.prefix) == rotated, "the state file holds the rotated password and URL"
     # The new password works against Redis, and Redis kept its data; the old one and none at all are refused.
     with redis.Redis.from_url(rotated.redis_url, socket_timeout=5) as admin:
         assert admin.ping()
@@ -189,3 +202,15 @@ def test_redis_password_rotation_moves_main_and_every_worker_and_loses_no_webhoo
     assert not worker_executions(rotated, "n8n", since), "the main process did not run it itself"
     assert stored(rotated, before), "the update from before the rotation is still stored"
     assert after != before
+
+
+def test_the_shared_queue_stack_is_usable_after_the_rotation(kaizenity_queue_stack: LocalEndpoints) -> None:
+    """Later tests of the session get endpoints that match the containers: the fixture's redis_url and secrets hold
+    the password Redis, n8n and the workers now carry (whether or not the rotation above ran)."""
+    stack = kaizenity_queue_stack
+    assert stack.redis_url
+    password = stack.secrets["redisPassword"]
+    assert urlsplit(stack.redis_url).password == password
+    for service in CARRIERS:
+        assert password in "\n".join(container(stack, service).attrs["Config"]["Env"]), service
+    wait_until(lambda: all_ok(stack), 120, "n8n, Redis and 2 live workers through the fixture's endpoints")
