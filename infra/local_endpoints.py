@@ -35,6 +35,11 @@ class LocalEndpoints:
     credential_fingerprints: dict[str, str] = field(default_factory=dict)
     n8n_owner_email: str = N8N_OWNER_EMAIL
     redis_url: str | None = None  # queue mode with Redis published on loopback (holds the password)
+    # The stack-file keys the environment was validated from when it was started: the stack file with the local
+    # overrides and any caller's `overrides` applied (e.g. monitoring turned on by a test), secrets left out.
+    # Rotation rebuilds the model from these, not from the stack file (which may differ: overrides, later edits).
+    # Empty in state files written before it was recorded.
+    settings_config: dict[str, Any] = field(default_factory=dict)
 
     def stack_secrets(self) -> dict[str, str]:
         """The secrets the stack settings know (`postgresPassword` ...)."""
@@ -42,7 +47,7 @@ class LocalEndpoints:
 
     def public(self) -> dict[str, Any]:
         """Everything but the secrets (URLs with passwords are shown with the password masked)."""
-        hidden = {"secrets", "editor_password", "n8n_api_key", "credential_fingerprints"}
+        hidden = {"secrets", "editor_password", "n8n_api_key", "credential_fingerprints", "settings_config"}
         view = {k: v for k, v in asdict(self).items() if k not in hidden}
         for key in ("database_url", "n8n_database_url", "redis_url"):
             if view[key]:

@@ -21,12 +21,13 @@ from infra.container_runner import ContainerRunner, Progress, remove_environment
 from infra.environment import build_environment
 from infra.host_ports import check_ports_free
 from infra.local_endpoints import LocalEndpoints, endpoints_for
-from infra.local_overrides import local_settings, tls_override_note
+from infra.local_overrides import local_config, local_settings, recordable_config, tls_override_note
 from infra.local_seeding import migrate as apply_schema
 from infra.local_seeding import seed_workflows
 from infra.local_state import remove_state, save_state, state_dir, write_private_file
 from infra.secret_generation import generate_secrets, placeholder_secrets
 from infra.services import monitoring
+from infra.settings_validation import parse_settings
 from infra.settings_validation import required_secret_keys as model_secret_keys
 
 
@@ -59,9 +60,11 @@ def start(
     note = tls_override_note(stack)
     if note and progress:
         progress(note)
-    settings = local_settings(
+    # Once: free_ports picks new ports on every call, and the state records exactly this config (rotation's model)
+    config = local_config(
         stack, prefix=prefix, offline=offline, free_ports=free_ports, secrets=secrets, overrides=overrides
     )
+    settings = parse_settings(stack, config, source=f"stack '{stack}' (local engine)")
     model = build_environment(settings)
     check_ports_free(model)
     runner = ContainerRunner(model, secrets, progress)
@@ -72,6 +75,7 @@ def start(
         write_private_file(ca_path, running.ca_certificate)
         ca_file = str(ca_path)
     endpoints = endpoints_for(model, secrets, ca_file)
+    endpoints.settings_config = recordable_config(config)
     if migrate and endpoints.database_url:
         try:
             logins = {user: secrets[key] for user, key in monitoring.database_logins(settings).items()}

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from infra.host_ports import free_port
+from infra.secrets import BY_KEY
 from infra.settings import Settings
 from infra.settings_validation import parse_settings
 from infra.stack_files import load_stack_config
@@ -99,3 +100,23 @@ def local_settings(
         stack, prefix=prefix, offline=offline, free_ports=free_ports, secrets=secrets, overrides=overrides
     )
     return parse_settings(stack, config, source=f"stack '{stack}' (local engine)")
+
+
+def recordable_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` (from :func:`local_config`) without its secret values: what a local environment's state records as
+    the settings it was started with (the state file keeps the secrets apart, in `secrets`)."""
+    return {key: value for key, value in config.items() if key not in BY_KEY}
+
+
+def recorded_settings(
+    stack: str, recorded: Mapping[str, Any], secrets: Mapping[str, str], *, prefix: str | None = None
+) -> Settings:
+    """The settings a local environment was started with (`recorded`: :func:`recordable_config` of its config), with
+    `secrets`; where nothing was recorded (a state file older than the record), the stack file's as
+    :func:`local_settings` renders it, which misses the overrides it may have been started with."""
+    if not recorded:
+        return local_settings(stack, prefix=prefix, secrets=secrets)
+    config = {**recordable_config(recorded), **secrets}
+    if prefix:
+        config["namePrefix"] = prefix
+    return parse_settings(stack, config, source=f"stack '{stack}' (local environment {prefix or ''} as started)")

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from infra.environment import build_environment
 from infra.local_endpoints import LocalEndpoints
-from infra.local_overrides import local_prefix, local_settings
+from infra.local_overrides import local_prefix, recorded_settings
 from infra.local_seeding import seed_workflows
 from infra.local_state import load_state, save_state
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec, resolve_secret
@@ -60,18 +60,20 @@ def rotate_local(
             raise RotationError(f"rotating {key}: environment {prefix} does not publish n8n on this host")
         change_owner_password(endpoints.n8n_url, old, new)
         say(f"{key}: n8n owner password changed")
+    if not endpoints.settings_config:
+        say(
+            f"{prefix}: its state does not record the settings it was started with (started before they were "
+            "recorded): the stack file's are used; containers that only an override added are not rotated"
+        )
     _record(endpoints, key, new)
     save_state(endpoints)
-    model = _model(endpoints)
-    for wave in model.start_order():
-        for spec in wave:
-            salts = endpoints.secrets  # a bcrypt secret keeps its salt secret (gatewayEditorPasswordSalt)
-            updates = {
-                name: resolve_secret(ref, new, salts.get(ref.salt_key) if ref.salt_key else None)
-                for name, ref in _secret_env(spec, key)
-            }
-            if updates and spec.name in endpoints.containers:
-                recreate_with_env(client, spec, endpoints.containers[spec.name], endpoints.network, updates, say=say)
+    salts = endpoints.secrets  # a bcrypt secret keeps its salt secret (gatewayEditorPasswordSalt)
+    for spec, refs in carriers(model_of(endpoints), key):
+        updates = {
+            name: resolve_secret(ref, new, salts.get(ref.salt_key) if ref.salt_key else None) for name, ref in refs
+        }
+        if spec.name in endpoints.containers:
+            recreate_with_env(client, spec, endpoints.containers[spec.name], endpoints.network, updates, say=say)
     if rotation.reseed and endpoints.n8n_url and endpoints.database_url:
         seed_workflows(endpoints, progress=say)
         save_state(endpoints)
@@ -85,14 +87,24 @@ def _docker() -> Any:
     return docker_client()
 
 
-def _model(endpoints: LocalEndpoints) -> EnvironmentModel:
-    """The environment's model, for env variable names, uploads and start order (secrets and ports do not matter)."""
-    settings = local_settings(endpoints.stack, prefix=endpoints.prefix, secrets=placeholder_secrets())
+def model_of(endpoints: LocalEndpoints) -> EnvironmentModel:
+    """The environment's model as it was started (the settings its state records, overrides included), for env
+    variable names, uploads and start order (secrets and ports do not matter)."""
+    settings = recorded_settings(
+        endpoints.stack, endpoints.settings_config, placeholder_secrets(), prefix=endpoints.prefix
+    )
     return build_environment(settings)
 
 
-def _secret_env(spec: ServiceSpec, key: str) -> list[tuple[str, SecretRef]]:
-    return [(name, value) for name, value in spec.env if isinstance(value, SecretRef) and value.key == key]
+def carriers(model: EnvironmentModel, key: str) -> list[tuple[ServiceSpec, list[tuple[str, SecretRef]]]]:
+    """Every service whose environment carries secret `key`, with those variables, in the model's start order."""
+    found = []
+    for wave in model.start_order():
+        for spec in wave:
+            refs = [(name, value) for name, value in spec.env if isinstance(value, SecretRef) and value.key == key]
+            if refs:
+                found.append((spec, refs))
+    return found
 
 
 def _env_of(attrs: Mapping[str, Any]) -> dict[str, str]:
@@ -108,11 +120,13 @@ def _record(endpoints: LocalEndpoints, key: str, new: str) -> None:
         endpoints.database_url = _with_password(endpoints.database_url, new)
     if key == "n8nDbPassword" and endpoints.n8n_database_url:
         endpoints.n8n_database_url = _with_password(endpoints.n8n_database_url, new)
+    if key == "redisPassword" and endpoints.redis_url:  # the health probes' and tests' way to Redis
+        endpoints.redis_url = _with_password(endpoints.redis_url, new)
 
 
 def _with_password(url: str, password: str) -> str:
     parts = urlsplit(url)
-    netloc = f"{parts.username}:{quote(password, safe='')}@{parts.hostname}:{parts.port}"
+    netloc = f"{parts.username or ''}:{quote(password, safe='')}@{parts.hostname}:{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))
 
 

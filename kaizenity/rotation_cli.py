@@ -21,14 +21,19 @@ import click
 @click.option("--stack", "-s", default="dev", show_default=True, help="Stack name (stacks/Pulumi.<stack>.yaml).")
 @click.option("--local", is_flag=True, help="Rotate in the local-engine environment of the stack.")
 @click.option(
+    "--prefix",
+    default=None,
+    help="Local: the environment's name prefix, if not the stack's default (kaizenity-<stack>-local).",
+)
+@click.option(
     "--value-file",
     type=click.File("r"),
     help="Read the new value from this file ('-' for stdin). Default: a new random value from the OS CSPRNG.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Pulumi: skip the interactive preview confirmation.")
-def rotate(secret: str, stack: str, local: bool, value_file: TextIO | None, yes: bool) -> None:
-    """Rotate SECRET (postgresPassword, n8nDbPassword, appDatabasePassword, gatewayEditorPassword,
-    n8nOwnerPassword, redisPassword) and roll the environment onto it; nothing stored is lost."""
+def rotate(secret: str, stack: str, *, local: bool, prefix: str | None, value_file: TextIO | None, yes: bool) -> None:
+    """Rotate SECRET (postgresPassword, n8nDbPassword, appDatabasePassword, monitoringDatabasePassword,
+    gatewayEditorPassword, n8nOwnerPassword, redisPassword) and roll the environment onto it; nothing stored is lost."""
     from infra.rotation import RotationError, rotation_for
     from infra.secret_generation import generate_secrets
 
@@ -37,8 +42,8 @@ def rotate(secret: str, stack: str, local: bool, value_file: TextIO | None, yes:
     except RotationError as exc:
         raise click.ClickException(str(exc)) from None
     new = value_file.read().strip() if value_file else generate_secrets([secret])[secret]
-    if local or shutil.which("pulumi") is None:
-        _rotate_local(stack, secret, new)
+    if local or prefix or shutil.which("pulumi") is None:
+        _rotate_local(stack, secret, new, prefix)
         return
     from bootstrap.pulumi_setup import pulumi_env
 
@@ -56,7 +61,7 @@ def rotate(secret: str, stack: str, local: bool, value_file: TextIO | None, yes:
     sys.exit(subprocess.call(["pulumi", "up", "--stack", stack, *(["--yes"] if yes else [])], env=env))
 
 
-def _rotate_local(stack: str, secret: str, new: str) -> None:
+def _rotate_local(stack: str, secret: str, new: str, prefix: str | None) -> None:
     import time
 
     from infra.rotation import RotationError
@@ -68,7 +73,7 @@ def _rotate_local(stack: str, secret: str, new: str) -> None:
         click.echo(f"[{time.monotonic() - started:6.1f}s] {message}", err=True)
 
     try:
-        endpoints = rotate_local(stack, secret, new, progress=say)
+        endpoints = rotate_local(stack, secret, new, prefix=prefix, progress=say)
     except RotationError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{secret} rotated in {endpoints.prefix}; the new value is in the environment's state file (0600).")
