@@ -37,6 +37,7 @@ LOCAL_CA_FILE = f"{DATA_DIR}/caddy/pki/authorities/local/root.crt"  # `tls inter
 # the RAW request target (see AMBIGUOUS_TARGET), case-sensitively: everything else is the editor's.
 PUBLIC_PATHS = ("/webhook/*", "/webhook-waiting/*", "/healthz", "/healthz/readiness")
 PUBLIC_TARGET = r"^(?:/(?:webhook|webhook-waiting)/[^?]|/healthz(?:/readiness)?(?:\?|$))"
+WEBHOOK_TARGET = r"^/(?:webhook|webhook-waiting)/"  # the public routes that run workflows (not n8n's health)
 # A request target whose meaning depends on who decodes it. Caddy's `path` matcher decodes and cleans the path
 # (caddyhttp MatchPath) but reverse_proxy forwards the raw target, so `/rest/x/..%2f..%2fwebhook%2fy` matched the
 # public `/webhook/*` while n8n routed it to `/rest/x/:id`. Refused before any handler, on the raw target
@@ -85,6 +86,7 @@ def render_caddyfile(settings: Settings) -> str:
         f"\t\t@gateway_health expression `{{http.request.orig_uri}} == '{HEALTH_PATH}'`",
         '\t\trespond @gateway_health "OK" 200',
         *_telegram_gate(),
+        *_readiness_gate(upstream),
         *_webhook_processors_route(settings),
         f"\t\t@public expression `{{http.request.orig_uri}}.matches(r'{PUBLIC_TARGET}')`",
         *_proxy(upstream, "@public "),
@@ -125,6 +127,25 @@ def _telegram_gate() -> list[str]:
         '\t\trespond @telegram_secret_wrong "Forbidden" 403',
         f"\t\t@telegram_route expression `{uri} == {route}`",
         f"\t\trewrite @telegram_route {TELEGRAM_PREFIX}{{env.{TELEGRAM_N8N_PATH_ENV}}}",
+    ]
+
+
+def _readiness_gate(upstream: str) -> list[str]:
+    """Webhook calls reach n8n only once it is ready; before that the caller gets 503 and sends again.
+
+    While it starts, n8n 2.8.4 answers EVERY request (webhooks included) with `200 n8n is starting up. Please
+    wait` once its database is connected but not yet migrated (dist/abstract-server.js, setupHealthCheck): a
+    Telegram update posted then is acknowledged and never stored (seen in a Redis-password rotation: update
+    892134, 200 after 0.1 s, lost). Its `/healthz/readiness` says 503 until connected and migrated, so
+    `forward_auth` asks it first, per webhook call (a GET without the body, which stays for the real request),
+    and passes any non-2xx answer back. After migration, a webhook n8n has not registered yet gets n8n's 404,
+    which callers retry too.
+    """
+    return [
+        f"\t\t@webhook_call expression `{{http.request.orig_uri}}.matches(r'{WEBHOOK_TARGET}')`",
+        f"\t\tforward_auth @webhook_call {upstream} {{",
+        f"\t\t\turi {n8n.READINESS_PATH}",
+        "\t\t}",
     ]
 
 
@@ -173,6 +194,13 @@ def _webhook_processors_route(settings: Settings) -> list[str]:
         f"\t\treverse_proxy @webhooks {upstreams} {{",
         "\t\t\tlb_policy round_robin",
         "\t\t\tlb_try_duration 5s",
+        # A processor that is (re)starting answers `200 n8n is starting up` like the main process (see
+        # _readiness_gate): it takes traffic only after its readiness check passes, and a refused connection
+        # takes it out for 10 s, so round robin tries the next one.
+        f"\t\t\thealth_uri {n8n.READINESS_PATH}",
+        "\t\t\thealth_interval 2s",
+        "\t\t\thealth_timeout 2s",
+        "\t\t\tfail_duration 10s",
         "\t\t\theader_down -Server",
         "\t\t}",
     ]
