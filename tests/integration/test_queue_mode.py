@@ -359,12 +359,15 @@ def test_rolling_worker_replacement_under_load_loses_nothing_and_main_stays_up(
             stack.stack_secrets(),
             concurrency=3,
         )
+        # The main keeps acknowledging through the replacement and with the new pool. Not a count within the
+        # replacement alone: it took 20 s in one run and 90-110 s in others, and a request whose job sat on the
+        # stopping worker blocks a sender for its 20 s timeout (unacknowledged: Telegram redelivers it).
+        wait_until(lambda: len(acknowledged) > 20, 60, "webhooks acknowledged during and after the replacement")
     finally:
         stop.set()
         load.join()
     assert report.plan.replace == WORKERS
     assert all(code == 0 for code in report.exit_codes.values()), report.exit_codes  # graceful, not SIGKILLed
-    assert len(acknowledged) > 20
     wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 300, "every acknowledged update stored")
     main.reload()
     assert main.attrs["State"]["StartedAt"] == main_started, "the main process was never restarted"
