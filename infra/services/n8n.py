@@ -39,6 +39,15 @@ WORKER_PREFIX = f"{NAME}-worker-"
 WEBHOOK_PREFIX = f"{NAME}-webhook-"
 # Docker's SIGKILL comes this long after n8n's own graceful shutdown window ends: time to flush and exit.
 STOP_GRACE_MARGIN_S = 15
+# How long every n8n process (main, workers, webhook processors) keeps reconnecting to an unreachable Redis before
+# it exits. n8n's default, QUEUE_BULL_REDIS_TIMEOUT_THRESHOLD=10000 ms (@n8n/config scaling-mode.config: "max
+# cumulative timeout of connection retries before process exit"; dist/services/redis-client.service.js
+# retryStrategy: process.exit(1)), is shorter than a Redis restart on a loaded host or a container replacement:
+# seen here, a Redis stopped for 14 s took the main and both workers down (exit 1), and with restart policy "no"
+# they stayed down; with a policy, the workers' running executions are lost anyway (maxStalledCount 0). Exiting
+# fixes nothing: the process reconnects as soon as Redis answers, webhooks meanwhile answer 5xx (Telegram
+# redelivers) and the redis/queue probes report the outage at once.
+REDIS_RECONNECT_WINDOW_S = 300
 
 # `node` is in every n8n image (official and offline); wget/curl are not guaranteed to be.
 _HTTP_CHECK = (
@@ -83,6 +92,7 @@ def shared_env(settings: Settings) -> tuple[tuple[str, EnvValue], ...]:
             ("QUEUE_BULL_REDIS_HOST", redis.NAME),
             ("QUEUE_BULL_REDIS_PORT", str(redis.PORT)),
             ("QUEUE_BULL_REDIS_PASSWORD", SecretRef("redisPassword")),
+            ("QUEUE_BULL_REDIS_TIMEOUT_THRESHOLD", str(REDIS_RECONNECT_WINDOW_S * 1000)),
             ("QUEUE_HEALTH_CHECK_ACTIVE", "true"),
             ("OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS", "true"),
         ]

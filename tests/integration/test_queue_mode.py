@@ -40,6 +40,7 @@ from tests.integration.waiting import wait_until
 pytestmark = pytest.mark.integration
 WORKERS = ("n8n-worker-1", "n8n-worker-2")
 STOP_TIMEOUT_S = 45  # the model's stop grace: 30 s graceful shutdown + 15 s
+REDIS_OUTAGE_S = 15  # longer than n8n's default QUEUE_BULL_REDIS_TIMEOUT_THRESHOLD (10 s)
 _update_ids = count(880_000)
 Sender = Callable[..., list[int]]  # (n, parallel=4) -> the update ids n8n acknowledged
 
@@ -213,14 +214,22 @@ def test_every_worker_stopped_is_critical_at_once_and_a_redis_restart_loses_no_q
     assert (stack.secrets["redisPassword"]) not in done.stdout + done.stderr
     assert seconds_after_stop < 60, "reported on the next run, not after a stale heartbeat"
     assert not stored(stack, sent)
-    # Redis restarted while the jobs wait: the AOF brings every one of them back.
+    # Redis restarted while the jobs wait: the AOF brings every one of them back. It stays down longer than n8n's
+    # default reconnect window (10 s, then process.exit): the main process must ride the outage out, or it is
+    # silently gone with restart policy "no" (the PostgreSQL-pause test below then found n8n CRITICAL for good).
     waiting_before = set(admin.lrange("bull:jobs:wait", 0, -1))
     assert len(waiting_before) >= 5
-    container(stack, "redis").restart(timeout=30)
+    broker = container(stack, "redis")
+    broker.stop(timeout=30)
+    time.sleep(REDIS_OUTAGE_S)
+    broker.start()
     admin = redis.Redis.from_url(stack.redis_url or "", decode_responses=True)
     wait_until(lambda: _pings(admin), 30, "Redis back")
     assert waiting_before <= set(admin.lrange("bull:jobs:wait", 0, -1)), "AOF kept every queued job"
     assert result(health(stack, "redis"), "redis").status is Status.OK
+    main = container(stack, "n8n")
+    main.reload()
+    assert main.status == "running", main.logs(tail=5).decode(errors="replace")  # n8n's default: exit 1 after 10 s
     load.join()
     assert not acknowledged, "nothing acknowledged while no worker could store it"
     start_workers(stack)
@@ -234,10 +243,6 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 12 open: since issue 13 (store before ack) n8n stays CRITICAL >120 s after PostgreSQL resumes",
-)
 def test_postgres_paused_is_reported(stack: LocalEndpoints, sender: Sender) -> None:
     postgres = container(stack, "postgres")
     postgres.pause()
@@ -354,12 +359,15 @@ def test_rolling_worker_replacement_under_load_loses_nothing_and_main_stays_up(
             stack.stack_secrets(),
             concurrency=3,
         )
+        # The main keeps acknowledging through the replacement and with the new pool. Not a count within the
+        # replacement alone: it took 20 s in one run and 90-110 s in others, and a request whose job sat on the
+        # stopping worker blocks a sender for its 20 s timeout (unacknowledged: Telegram redelivers it).
+        wait_until(lambda: len(acknowledged) > 20, 60, "webhooks acknowledged during and after the replacement")
     finally:
         stop.set()
         load.join()
     assert report.plan.replace == WORKERS
     assert all(code == 0 for code in report.exit_codes.values()), report.exit_codes  # graceful, not SIGKILLed
-    assert len(acknowledged) > 20
     wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 300, "every acknowledged update stored")
     main.reload()
     assert main.attrs["State"]["StartedAt"] == main_started, "the main process was never restarted"

@@ -100,8 +100,11 @@ def test_queue_mode_adds_redis_and_workers_that_start_after_n8n() -> None:
         "DB_POSTGRESDB_PASSWORD",
         "DB_POSTGRESDB_DATABASE",
         "QUEUE_BULL_REDIS_PASSWORD",
+        "QUEUE_BULL_REDIS_TIMEOUT_THRESHOLD",
     ):
         assert env[key] == main_env[key]
+    # n8n exits after this long without Redis; its 10 s default is shorter than a Redis restart under load.
+    assert int(str(env["QUEUE_BULL_REDIS_TIMEOUT_THRESHOLD"])) >= 120_000
     assert "redis-data" in [v.name for v in model.volumes]
 
 
