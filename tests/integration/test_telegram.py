@@ -9,6 +9,9 @@ at once with the reason, and buttons round-trip to a recorded choice.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import ssl
 import time
 from collections.abc import Iterator
@@ -299,6 +302,26 @@ def test_a_user_blocking_the_bot_stops_dispatch_to_them(
 # --- queue mode -----------------------------------------------------------------------------------------------
 
 
+def kill_while_frozen(container: Any) -> None:
+    """SIGKILL a paused container so it dies without running one more instruction.
+
+    Unpausing first and then killing (the first version) left a window in which the thawed worker finished
+    everything it held: on a quiet CI host all 200 updates were acknowledged and the test caught nothing in flight.
+    A SIGKILL sent to the frozen process from the host is pending under the cgroup v1 freezer and taken on thaw,
+    before user code resumes (cgroup v2 kills a frozen task at once); `docker kill` refuses a paused container.
+    """
+    container.reload()
+    try:
+        os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)
+    except PermissionError:  # not root: the old, racy way
+        container.unpause()
+        container.kill(signal="SIGKILL")
+        return
+    with contextlib.suppress(docker.errors.APIError):  # cgroup v2: already dead, nothing to thaw
+        container.unpause()
+    wait_until(lambda: container.reload() or container.status == "exited", 30, "the killed worker gone")
+
+
 def test_queue_mode_worker_sigkill_and_paused_postgresql_lose_no_acknowledged_update(
     request: pytest.FixtureRequest,
 ) -> None:
@@ -322,8 +345,7 @@ def test_queue_mode_worker_sigkill_and_paused_postgresql_lose_no_acknowledged_up
             wait_until(lambda: sum(f.done() for f in futures) >= 40, 300, "40 updates answered")
             worker.pause()
             time.sleep(3)
-            worker.unpause()
-            worker.kill(signal="SIGKILL")
+            kill_while_frozen(worker)
             statuses = [f.result() for f in futures]
         acknowledged = [u["update_id"] for u, s in zip(updates, statuses, strict=True) if s and 200 <= s < 300]
         assert len(acknowledged) < 200, "the SIGKILL caught no update in flight: nothing was tested"
