@@ -24,6 +24,7 @@ SEGMENTS_PER_XLOGID = 0x100000000 // (16 * 1024 * 1024)  # 16 MB segments (the d
 KEY_FILE = "keys/n8n-encryption-key.enc"
 VERIFY_IGNORE = "-i kaizenity-backup.env -i kaizenity-backup.recorded"  # the agent's own notes, not backed up
 BUSY_EXIT = 75  # the agent's flock exit code: a base backup is already running
+IMAGE_DATA_DIR = "/var/lib/postgresql/data"  # the postgres image declares it a VOLUME: helpers mount a tmpfs there
 
 
 class ArchiveError(RuntimeError):
@@ -115,6 +116,9 @@ class Archive:
                 user="postgres",
                 volumes={self.volume: {"bind": ARCHIVE_DIR, "mode": "ro"}},
                 network_mode="none",
+                # The image declares VOLUME /var/lib/postgresql/data: without a mount there, every read would leave
+                # an anonymous volume behind (`remove=True` removes the container, not its volumes).
+                tmpfs={IMAGE_DATA_DIR: "size=1m"},
                 remove=True,
                 stdout=True,
                 stderr=True,

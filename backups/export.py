@@ -95,5 +95,5 @@ def import_archive(client: Any, source: Path, volume: str, image: str, progress:
             fix = f"chown -R 999:999 {ARCHIVE_DIR} && chmod -R u+rwX,go-rwx {ARCHIVE_DIR}"
             run_in(client, helper, ["sh", "-c", fix], what="archive ownership", user="root")
         finally:
-            helper.remove(force=True)
+            helper.remove(force=True, v=True)
     progress(f"imported {source} into volume {volume}: `kaizenity restore --archive {volume} --latest`")

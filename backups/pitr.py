@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backups import catalog
-from backups.archive import KEY_FILE, Archive, BaseBackup
+from backups.archive import IMAGE_DATA_DIR, KEY_FILE, Archive, BaseBackup
 from backups.catalog import TableStats
 from backups.container_db import ContainerDatabase, DatabaseToolError
 from backups.crypto import decrypt, load_key, n8n_decrypt, scram_verifier
@@ -240,7 +240,12 @@ for d in wal base; do [ -d /archive/$d ] && mv /archive/$d /archive/replaced-{st
 mkdir -p /archive/wal /archive/base && chown 999:999 /archive/wal /archive/base && chmod 700 /archive/wal /archive/base
 """
     client.containers.run(
-        scratch.archive.image, entrypoint=["bash", "-c", script], volumes=volumes, network_mode="none", remove=True
+        scratch.archive.image,
+        entrypoint=["bash", "-c", script],
+        volumes=volumes,
+        network_mode="none",
+        tmpfs={IMAGE_DATA_DIR: "size=1m"},  # else the image's VOLUME leaves an anonymous volume behind
+        remove=True,
     )
     progress("data directory replaced by the verified scratch copy; starting PostgreSQL")
     postgres.start()

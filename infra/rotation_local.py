@@ -139,7 +139,7 @@ def recreate_with_env(
     uploads = {u.target: _read_archive(old, u.target) for u in spec.uploads}
     env = {**_env_of(attrs), **updates}
     old.stop(timeout=spec.stop_grace_s)
-    old.remove()
+    old.remove(v=True)  # its anonymous volumes too (an image VOLUME it did not mount); named ones stay
     config = attrs["Config"]
     created = client.api.create_container(
         image=config["Image"],

@@ -82,7 +82,7 @@ def gateway_in_front_of(stand_in: str, stack: LocalEndpoints, name: str) -> Iter
             wait_until_answering(client)
             yield client
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # and the image's anonymous /data, /config volumes
 
 
 def wait_until_answering(client: httpx.Client) -> None:

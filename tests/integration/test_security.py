@@ -442,7 +442,7 @@ def allow_listed_gateway(kaizenity_stack: LocalEndpoints) -> Iterator[EchoGatewa
         _wait_for(echo.gateway)
         yield echo
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # and the image's anonymous /data, /config volumes
 
 
 def _wait_for(gateway: Gateway) -> None:
