@@ -174,7 +174,7 @@ def _parse_json(response: httpx.Response) -> tuple[Any, str | None]:
         return None, "answered with malformed JSON"
 
 
-def retry_after_seconds(header: str | None, body: Any = None) -> float | None:
+def retry_after_seconds(header: str | None, body: Any = None, *, now: float | None = None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP-date) or a Telegram-style body hint."""
     if header:
         try:
@@ -182,7 +182,7 @@ def retry_after_seconds(header: str | None, body: Any = None) -> float | None:
         except ValueError:
             pass
         try:
-            return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
+            return max(0.0, parsedate_to_datetime(header).timestamp() - (time.time() if now is None else now))
         except (TypeError, ValueError):
             return None
     if isinstance(body, dict) and isinstance(body.get("parameters"), dict):

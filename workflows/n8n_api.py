@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+
+from healthchecks.httpclient import retry_after_seconds
 
 # What the key is used for, nothing more: seeding (workflows incl. retire-by-delete; credentials are created and
 # updated, never deleted) and `kaizenity health` (workflow list, executions). n8n 2.8.4 signs the key as a JWT
@@ -66,18 +67,11 @@ def _check(response: httpx.Response, what: str) -> Any:
 
 def retry_after_s(response: httpx.Response, default_s: float, *, now: float | None = None) -> float:
     """Seconds until a 429'd request may be retried: `Retry-After` (delta-seconds or an HTTP-date, RFC 9110
-    section 10.2.3), else `RateLimit-Reset` (delta-seconds, IETF draft-6 headers, express-rate-limit's default),
-    else `default_s` (the limiter's documented window)."""
-    value = response.headers.get("retry-after", "").strip()
-    if value.isdigit():
-        return float(value)
-    if value:
-        try:
-            moment = parsedate_to_datetime(value).timestamp()
-        except (TypeError, ValueError):
-            moment = None
-        if moment is not None:
-            return max(0.0, moment - (time.time() if now is None else now))
+    section 10.2.3, read as the health probes read it), else `RateLimit-Reset` (delta-seconds, IETF draft-6
+    headers, express-rate-limit's default), else `default_s` (the limiter's documented window)."""
+    asked = retry_after_seconds(response.headers.get("retry-after", "").strip(), now=now)
+    if asked is not None:
+        return asked
     reset = response.headers.get("ratelimit-reset", "").strip()
     return float(reset) if reset.isdigit() else default_s
 
