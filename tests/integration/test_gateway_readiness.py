@@ -11,89 +11,53 @@ real gateway configuration proxies to, and the real Caddy (the gateway image) ru
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 
-import docker
 import httpx
 import pytest
 
 from infra.local_endpoints import LocalEndpoints
-from infra.local_overrides import local_settings
 from infra.model import caddy_bcrypt, internal_route_token
-from infra.services.gateway import TELEGRAM_N8N_PATH_ENV, TELEGRAM_PATH_TOKEN_ENV, TELEGRAM_SECRET_ENV, render_caddyfile
+from infra.services.gateway import TELEGRAM_N8N_PATH_ENV, TELEGRAM_PATH_TOKEN_ENV, TELEGRAM_SECRET_ENV
+from tests.integration.stand_in_gateway import stand_in_gateway
 
 pytestmark = pytest.mark.integration
 
+
+def n8n_stand_in(readiness: tuple[int, str], everything_else: str) -> str:
+    """A Caddy site answering for n8n: `/healthz/readiness` with `readiness`, every other request 200."""
+    status, body = readiness
+    return f"""
+:5678 {{
+\theader -Server
+\t@readiness path /healthz/readiness
+\trespond @readiness `{body}` {status}
+\trespond "{everything_else}" 200
+}}
+"""
+
+
 # n8n's answers while connected but not migrated, and once ready (dist/abstract-server.js, setupHealthCheck).
-STARTING_N8N = """
-:5678 {
-\theader -Server
-\t@readiness path /healthz/readiness
-\trespond @readiness `{"status":"error"}` 503
-\trespond "n8n is starting up. Please wait" 200
-}
-"""
-READY_N8N = """
-:5678 {
-\theader -Server
-\t@readiness path /healthz/readiness
-\trespond @readiness `{"status":"ok"}` 200
-\trespond "stored" 200
-}
-"""
+STARTING_N8N = n8n_stand_in((503, '{"status":"error"}'), "n8n is starting up. Please wait")
+READY_N8N = n8n_stand_in((200, '{"status":"ok"}'), "stored")
 PATH_TOKEN = secrets.token_urlsafe(24)
 SECRET = secrets.token_urlsafe(24)
 
 
 def gateway_in_front_of(stand_in: str, stack: LocalEndpoints, name: str) -> Iterator[httpx.Client]:
     """The stack's gateway configuration (TLS off) with `stand_in` answering for n8n, in the gateway image."""
-    settings = local_settings(
-        "ci", prefix=f"{stack.prefix}-{name}", offline=True, free_ports=True, secrets=stack.secrets
-    )
-    gateway = settings.gateway.model_copy(update={"tls_mode": type(settings.gateway.tls_mode)("off")})
-    caddyfile = render_caddyfile(settings.model_copy(update={"gateway": gateway})) + stand_in
-    container_name = f"{stack.prefix}-{name}-gateway"
-    container = docker.from_env().containers.create(
-        settings.images.gateway,
-        name=container_name,
-        command=[
-            "sh",
-            "-c",
-            'printf "%s" "$CADDYFILE" > /tmp/Caddyfile && exec caddy run --config /tmp/Caddyfile --adapter caddyfile',
-        ],
-        environment={
-            "CADDYFILE": caddyfile,
-            "GATEWAY_EDITOR_USER": "admin",
-            "GATEWAY_EDITOR_PASSWORD_HASH": caddy_bcrypt(secrets.token_urlsafe(12), secrets.token_urlsafe(16)),
-            TELEGRAM_PATH_TOKEN_ENV: PATH_TOKEN,
-            TELEGRAM_SECRET_ENV: SECRET,
-            TELEGRAM_N8N_PATH_ENV: internal_route_token(PATH_TOKEN),
-        },
-        extra_hosts={"n8n": "127.0.0.1"},
-        ports={"80/tcp": ("127.0.0.1", None)},
-        labels={"kaizenity.test": container_name},
-    )
-    try:
-        container.start()
-        container.reload()
-        port = int(container.attrs["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"])
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            wait_until_answering(client)
-            yield client
-    finally:
-        container.remove(force=True, v=True)  # and the image's anonymous /data, /config volumes
-
-
-def wait_until_answering(client: httpx.Client) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            client.get("/_gateway/healthz")  # not served on :80: any answer means Caddy listens
-            return
-        except httpx.TransportError:
-            time.sleep(0.3)
-    pytest.fail("the test gateway did not come up in 30 s")
+    environment = {
+        "GATEWAY_EDITOR_USER": "admin",
+        "GATEWAY_EDITOR_PASSWORD_HASH": caddy_bcrypt(secrets.token_urlsafe(12), secrets.token_urlsafe(16)),
+        TELEGRAM_PATH_TOKEN_ENV: PATH_TOKEN,
+        TELEGRAM_SECRET_ENV: SECRET,
+        TELEGRAM_N8N_PATH_ENV: internal_route_token(PATH_TOKEN),
+    }
+    with (
+        stand_in_gateway(stack, name, stand_in, environment) as port,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+    ):
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,8 @@ import psycopg
 import pytest
 
 from infra.local_endpoints import LocalEndpoints
-from infra.local_overrides import local_settings
 from infra.model import caddy_bcrypt
-from infra.services.gateway import render_caddyfile
+from tests.integration.stand_in_gateway import stand_in_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -405,56 +404,13 @@ class EchoGateway:
 @pytest.fixture(scope="module")
 def allow_listed_gateway(kaizenity_stack: LocalEndpoints) -> Iterator[EchoGateway]:
     """The gateway config rendered with an allow-list that excludes every real client (192.0.2.0/24, TEST-NET-1)."""
-    settings = local_settings(
-        "ci", prefix=f"{kaizenity_stack.prefix}-acl", offline=True, free_ports=True, secrets=kaizenity_stack.secrets
-    )
-    gateway_settings = settings.gateway.model_copy(
-        update={"editor_allowed_cidrs": ("192.0.2.0/24",), "tls_mode": type(settings.gateway.tls_mode)("off")}
-    )
-    settings = settings.model_copy(update={"gateway": gateway_settings})
-    caddyfile = render_caddyfile(settings) + ECHO_SITE
     password = secrets.token_urlsafe(12)
-    salt = secrets.token_urlsafe(16)
-    client = docker.from_env()
-    name = f"{kaizenity_stack.prefix}-acl-gateway"
-    container = client.containers.create(
-        settings.images.gateway,
-        name=name,
-        command=[
-            "sh",
-            "-c",
-            'printf "%s" "$CADDYFILE" > /tmp/Caddyfile && exec caddy run --config /tmp/Caddyfile --adapter caddyfile',
-        ],
-        environment={
-            "CADDYFILE": caddyfile,
-            "GATEWAY_EDITOR_USER": "admin",
-            "GATEWAY_EDITOR_PASSWORD_HASH": caddy_bcrypt(password, salt),
-        },
-        extra_hosts={"n8n": "127.0.0.1"},
-        ports={"80/tcp": ("127.0.0.1", None)},
-        labels={"kaizenity.test": name},
-    )
-    try:
-        container.start()
-        container.reload()
-        port = int(container.attrs["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"])
-        echo = EchoGateway(Gateway("127.0.0.1", port, tls=False), "admin", password)
-        _wait_for(echo.gateway)
-        yield echo
-    finally:
-        container.remove(force=True, v=True)  # and the image's anonymous /data, /config volumes
-
-
-def _wait_for(gateway: Gateway) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if gateway.get("/healthz").status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail("the allow-listed gateway did not come up in 30 s")
+    hashed = caddy_bcrypt(password, secrets.token_urlsafe(16))
+    environment = {"GATEWAY_EDITOR_USER": "admin", "GATEWAY_EDITOR_PASSWORD_HASH": hashed}
+    with stand_in_gateway(
+        kaizenity_stack, "acl", ECHO_SITE, environment, editor_allowed_cidrs=("192.0.2.0/24",)
+    ) as port:
+        yield EchoGateway(Gateway("127.0.0.1", port, tls=False), "admin", password)
 
 
 SPOOFS = {
