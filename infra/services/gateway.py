@@ -185,11 +185,13 @@ def _fallback_sites() -> list[str]:
 def _telegram_proxy(settings: Settings, upstream: str) -> list[str]:
     """Telegram is acknowledged (2xx) only with messenger-inbound's proof that the update is stored.
 
-    n8n itself answers 2xx without running the Respond node in paths the workflow cannot change: an execution
-    that ends without run data (a job lost with its worker) gets the Webhook node's response code, 200 by default
-    and not settable in `responseNode` mode, with "Workflow executed successfully but no data was returned"
-    (n8n 2.8.4 dist/webhooks/webhook-helpers.js, executeWebhook); a starting n8n answers 200 "n8n is starting
-    up" (see _readiness_gate). Telegram never redelivers an acknowledged update, so any 2xx without
+    n8n itself answers 2xx without the Respond node's answer in paths the workflow cannot change (n8n 2.8.4):
+    an execution that ends without run data gets the Webhook node's response code, 200 by default and not
+    settable in `responseNode` mode, with "Workflow executed successfully but no data was returned"
+    (dist/webhooks/webhook-helpers.js, executeWebhook); in queue mode a `job-finished` message that reaches the
+    main process before the worker's `respond-to-webhook` resolves the response with `{}`, an empty 200
+    (dist/scaling/scaling.service.js, registerMainOrWebhookListeners); a starting n8n answers 200 "n8n is
+    starting up" (see _readiness_gate). Telegram never redelivers an acknowledged update, so any 2xx without
     STORED_HEADER becomes 503 and Telegram sends the update again (stored once by update_id).
     """
     upstreams = " ".join(f"{name}:{n8n.PORT}" for name in _webhook_upstreams(settings)) or upstream
