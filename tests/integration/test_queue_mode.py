@@ -47,6 +47,9 @@ Sender = Callable[..., list[int]]  # (n, parallel=4) -> the update ids n8n ackno
 # Every answer the sender got, by kind: "200", "503 unconfirmed" (the gateway refused n8n's 2xx that carried no
 # proof of storage: the loss it prevents), other statuses, "no answer". Printed by the fault tests.
 ANSWERS: Counter[str] = Counter()
+# Per update id: (UTC time sent, seconds to answer, status, proof-of-storage header, body start): what the sender
+# saw for an update that turns out acknowledged but not stored (the defect of issues 12/13).
+ANSWER_LOG: dict[int, tuple[str, float, int | None, str | None, str]] = {}
 
 
 def query(url: str | None, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -129,11 +132,17 @@ def sender(stack: LocalEndpoints) -> Iterator[Sender]:
 
     def post(update_id: int) -> int | None:
         update = {"update_id": update_id, "message": {"message_id": 1, "date": 0, "chat": {"id": 77}, "text": "q"}}
+        sent, started = datetime.now(UTC).strftime("%H:%M:%S.%f"), time.monotonic()
         try:
             response = client.post(url, json=update, headers=headers)
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
             ANSWERS["no answer"] += 1
+            ANSWER_LOG[update_id] = (sent, time.monotonic() - started, None, None, type(exc).__name__)
             return None
+        proof = response.headers.get("x-kaizenity-stored")
+        ANSWER_LOG[update_id] = (sent, time.monotonic() - started, response.status_code, proof, response.text[:80])
+        if response.status_code == 200 and proof != str(update_id):  # another execution's answer, or no proof
+            ANSWERS[f"200 proof {'missing' if proof is None else 'of another update'}"] += 1
         unconfirmed = response.status_code == 503 and "did not confirm" in response.text
         ANSWERS[f"{response.status_code}{' unconfirmed' if unconfirmed else ''}"] += 1
         return update_id if response.status_code == 200 else None
@@ -320,6 +329,50 @@ def test_sigkilled_worker_under_load_its_executions_are_reported(
     start_workers(stack)
 
 
+def assert_all_stored(stack: LocalEndpoints, acknowledged: list[int], timeout_s: float) -> None:
+    """Every acknowledged update is stored within `timeout_s`; else fail with what the sender saw for the missing
+    ones and the n8n logs of those seconds."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        missing = sorted(set(acknowledged) - stored(stack, acknowledged))
+        if not missing:
+            return
+        time.sleep(1)
+    seen = {update_id: ANSWER_LOG.get(update_id) for update_id in missing}
+    pytest.fail(f"acknowledged but never stored after {timeout_s:.0f} s: {seen}\n{_forensics(stack, missing)}")
+
+
+def _forensics(stack: LocalEndpoints, update_ids: list[int]) -> str:
+    """What the databases and n8n's logs know about updates acknowledged but not stored."""
+    keys = [str(i) for i in update_ids]
+    messages = query(stack.database_url, "SELECT * FROM ops.messages WHERE idempotency_key = ANY(%s)", keys)
+    outbox = query(
+        stack.database_url,
+        "SELECT row_key, queued_at FROM ops.coda_outbox WHERE row_key = ANY(%s)",
+        [f"telegram:{k}" for k in keys],
+    )
+    sessions = query(
+        stack.database_url,
+        "SELECT usename, client_addr, state, xact_start, left(query, 80) FROM pg_stat_activity "
+        "WHERE datname = 'kaizenity' AND backend_type = 'client backend'",
+    )
+    executions = query(
+        stack.n8n_database_url,
+        'SELECT e.id, e.status, e."startedAt", e."stoppedAt" FROM execution_entity e '
+        'JOIN execution_data d ON d."executionId" = e.id WHERE d.data ~ %s',
+        "|".join(keys),
+    )
+    logs = {
+        name: container(stack, name).logs(tail=300).decode(errors="replace")[-4000:]
+        for name in stack.containers
+        if name == "n8n" or name.startswith("n8n-worker")
+    }
+    return (
+        f"ops.messages rows {messages}; coda_outbox rows {outbox}; app database sessions {sessions}; "
+        f"n8n executions carrying them {executions}\nn8n logs: {logs}"
+    )
+
+
 def _in_progress_since(stack: LocalEndpoints, since: datetime) -> list[tuple[Any, ...]]:
     return query(
         stack.n8n_database_url,
@@ -382,7 +435,7 @@ def test_rolling_worker_replacement_under_load_loses_nothing_and_main_stays_up(
     assert report.plan.replace == WORKERS
     assert all(code == 0 for code in report.exit_codes.values()), report.exit_codes  # graceful, not SIGKILLed
     print(f"\n[rolling replacement] answers {dict(ANSWERS)}")
-    wait_until(lambda: stored(stack, acknowledged) == set(acknowledged), 300, "every acknowledged update stored")
+    assert_all_stored(stack, acknowledged, 300)
     main.reload()
     assert main.attrs["State"]["StartedAt"] == main_started, "the main process was never restarted"
     assert workers_text(health(stack, "queue")) == "2 live worker(s)"
