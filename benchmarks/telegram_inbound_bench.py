@@ -33,6 +33,7 @@ from infra import local_engine
 from infra.container_runner import configure_testcontainers
 from infra.local_endpoints import LocalEndpoints
 from infra.local_seeding import seed_values_for
+from infra.services.gateway import STORED_HEADER
 from workflows.definitions import DEFINITIONS_DIR
 from workflows.deploy import N8nAccess, deploy_workflows
 
@@ -46,6 +47,10 @@ def acknowledge_first(definition: dict[str, Any]) -> dict[str, Any]:
     old["nodes"] = [n for n in old["nodes"] if n is not respond]
     webhook = next(n for n in old["nodes"] if n["type"] == "n8n-nodes-base.webhook")
     webhook["parameters"]["responseMode"] = "onReceived"
+    # The gateway acknowledges Telegram only with the proof of storage (infra/services/gateway.py STORED_HEADER):
+    # the old behaviour sent it on receipt, before storing, which is exactly what this variant measures.
+    proof = {"entries": [{"name": STORED_HEADER, "value": "1"}]}
+    webhook["parameters"].setdefault("options", {})["responseHeaders"] = proof
     old["connections"]["Store update once"] = old["connections"].pop(respond["name"])
     return old
 

@@ -18,7 +18,12 @@ up on the next run, not when a heartbeat goes stale 15 minutes later.
   worker died is never re-run. Its lock (lockDuration 60 s, @n8n/config scaling-mode.config.js) expires, and the
   next stalled check of a live worker (stalledInterval 30 s; bull moveStalledJobsToWait-8.lua) that finds it in
   the `stalled` set without a lock moves it to failed, deletes it (`removeOnFail: true`) and publishes the
-  failure: 60 to 90 s after the kill. Meanwhile it is an active job without a lock ("orphaned" below).
+  failure: 60 to 90 s after the kill. Meanwhile it is an active job without a lock ("orphaned" below). A live
+  worker's job is briefly lockless too: bull's getNextJob moves it wait -> active with BRPOPLPUSH and only then
+  takes the lock (moveToActive-8.lua), and a job that finishes between the probe's read of the active list and
+  of the locks has neither any more. So a lockless active job counts only if ORPHAN_CONFIRM_S later it is, at
+  one instant (MULTI), still in the active list and still lockless: a dead worker's job stays so until the
+  stalled check.
 - The main process awaits every job (`job.finished()` in dist/workflow-runner.js): on "job stalled more than
   maxStalledCount" it wraps a MaxStalledCountError and `processError` stores the execution with status "error"
   through the worker save hooks (hookFunctionsSaveWorker: no delete, even when the workflow saves no failed
@@ -35,6 +40,8 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -52,6 +59,7 @@ QUEUE_NAME = "jobs"  # n8n's Bull queue (scaling/constants: QUEUE_NAME)
 # execution's data when the main process fails a job whose worker died.
 STALLED_MESSAGE = "This execution failed to be processed too many times and will no longer retry"
 MAX_SCANNED_JOBS = 2000
+ORPHAN_CONFIRM_S = 1.0  # far longer than bull's BRPOPLPUSH -> lock window, far shorter than the 30 s stalled check
 
 NO_WORKER_FIX = (
     "No n8n worker is connected to Redis, so nothing executes and jobs pile up: `docker ps -a --filter "
@@ -131,7 +139,9 @@ def live_workers(client: redis.Redis, target: QueueTarget) -> int:
     return len(addresses)
 
 
-def read_state(client: redis.Redis, target: QueueTarget, ctx: ProbeContext) -> QueueState:
+def read_state(
+    client: redis.Redis, target: QueueTarget, ctx: ProbeContext, sleep: Callable[[float], None] = time.sleep
+) -> QueueState:
     """One consistent-enough snapshot: counts in one pipeline, then the waiting jobs' ages and active locks."""
     pipe = client.pipeline(transaction=False)
     pipe.llen(target.key("wait"))
@@ -142,7 +152,7 @@ def read_state(client: redis.Redis, target: QueueTarget, ctx: ProbeContext) -> Q
     pipe.lrange(target.key("active"), 0, MAX_SCANNED_JOBS - 1)
     waiting, active, failed, paused, waiting_ids, active_ids = pipe.execute()
     oldest = _oldest_age(client, target, waiting_ids, ctx)
-    orphaned = _orphaned(client, target, active_ids)
+    orphaned = _orphaned(client, target, active_ids, ctx, sleep)
     # Orphans are judged only when every queued job was read (else an unread job would look orphaned).
     complete = waiting <= MAX_SCANNED_JOBS and active <= MAX_SCANNED_JOBS
     queued = _execution_ids(client, target, [*waiting_ids, *active_ids]) if complete else None
@@ -181,13 +191,32 @@ def _oldest_age(client: redis.Redis, target: QueueTarget, ids: list[str], ctx: P
     return max(0.0, (now_ms - min(stamps)) / 1000)
 
 
-def _orphaned(client: redis.Redis, target: QueueTarget, ids: list[str]) -> int:
-    if not ids:
+def _orphaned(
+    client: redis.Redis, target: QueueTarget, ids: list[str], ctx: ProbeContext, sleep: Callable[[float], None]
+) -> int:
+    """Active jobs without a lock, still so ORPHAN_CONFIRM_S later (see the module doc: not a job being taken
+    or finished by a live worker right now)."""
+    candidates = [job_id for job_id, held in zip(ids, _locks_held(client, target, ids), strict=True) if not held]
+    if not candidates:
         return 0
+    sleep(min(ORPHAN_CONFIRM_S, max(0.0, ctx.remaining() / 4)))
+    pipe = client.pipeline(transaction=True)  # one MULTI/EXEC: membership and lock read at the same instant
+    for job_id in candidates:
+        pipe.lpos(target.key("active"), job_id)
+        pipe.exists(target.key(f"{job_id}:lock"))
+    answers = pipe.execute()
+    return sum(
+        1 for position, held in zip(answers[::2], answers[1::2], strict=True) if position is not None and not held
+    )
+
+
+def _locks_held(client: redis.Redis, target: QueueTarget, ids: list[str]) -> list[bool]:
+    if not ids:
+        return []
     pipe = client.pipeline(transaction=False)
     for job_id in ids:
         pipe.exists(target.key(f"{job_id}:lock"))
-    return sum(1 for held in pipe.execute() if not held)
+    return [bool(held) for held in pipe.execute()]
 
 
 def _report(state: QueueState, target: QueueTarget, builder: ResultBuilder) -> None:

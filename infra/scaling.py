@@ -29,7 +29,7 @@ from typing import Any
 from infra.container_runner import ContainerRunner
 from infra.docker_engine import docker_client
 from infra.environment import build_environment
-from infra.local_overrides import local_config
+from infra.local_overrides import local_config, recordable_config
 from infra.model import EnvironmentModel, ServiceSpec
 from infra.services import n8n
 from infra.services.common import LABEL_PREFIX, LABEL_SERVICE
@@ -73,17 +73,21 @@ def plan_rolling(running: Mapping[str, tuple[str, ...]], desired: list[ServiceSp
     return ScalePlan(replace, add, remove)
 
 
-def scaled_settings(
+def scaled_config(
     stack: str,
     prefix: str,
-    secrets: Mapping[str, str],
     *,
+    recorded: Mapping[str, Any] | None = None,
     workers: int | None = None,
     concurrency: int | None = None,
     n8n_image: str | None = None,
-) -> Settings:
-    """The stack's settings for the running environment `prefix`, with the new pool size and concurrency."""
-    config: dict[str, Any] = local_config(stack, prefix=prefix)
+) -> dict[str, Any]:
+    """The config (no secrets) of the running environment `prefix` with the new pool size and concurrency: what it
+    was started with (`recorded`, the settings its state records, overrides included), else the stack file's.
+
+    The CLI records the result in the state, so a later rotation or scaling sees the workers as they now are."""
+    config = recordable_config(recorded or local_config(stack, prefix=prefix))
+    config["namePrefix"] = prefix
     n8n_config = dict(config.get("n8n", {}))
     if workers is not None:
         n8n_config["workers"] = workers
@@ -92,6 +96,23 @@ def scaled_settings(
     config["n8n"] = n8n_config
     if n8n_image:
         config["images"] = {**config.get("images", {}), "n8n": n8n_image}
+    return config
+
+
+def scaled_settings(
+    stack: str,
+    prefix: str,
+    secrets: Mapping[str, str],
+    *,
+    recorded: Mapping[str, Any] | None = None,
+    workers: int | None = None,
+    concurrency: int | None = None,
+    n8n_image: str | None = None,
+) -> Settings:
+    """The settings of :func:`scaled_config`, with the environment's secrets."""
+    config = scaled_config(
+        stack, prefix, recorded=recorded, workers=workers, concurrency=concurrency, n8n_image=n8n_image
+    )
     return parse_settings(stack, {**config, **secrets}, source=f"stack '{stack}' (scaling {prefix})")
 
 
@@ -163,11 +184,19 @@ def scale_local(
     *,
     workers: int | None = None,
     concurrency: int | None = None,
+    recorded: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> tuple[ScaleReport, EnvironmentModel]:
-    """Scale the local environment `prefix` of `stack`; returns what was done and the new model."""
+    """Scale the local environment `prefix` of `stack` (started with the `recorded` settings, if its state has
+    them); returns what was done and the new model."""
     settings = scaled_settings(
-        stack, prefix, secrets, workers=workers, concurrency=concurrency, n8n_image=main_image(prefix)
+        stack,
+        prefix,
+        secrets,
+        recorded=recorded,
+        workers=workers,
+        concurrency=concurrency,
+        n8n_image=main_image(prefix),
     )
     if not settings.n8n.queue_mode:
         raise ValueError(f"stack '{stack}' is not in queue mode: set kaizenity:n8n.queueMode true to have workers")

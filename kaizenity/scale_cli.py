@@ -1,7 +1,8 @@
 """`kaizenity scale`: change a running queue-mode environment's workers, one at a time, without downtime.
 
 The logic is in :mod:`infra.scaling`; this module only parses options, reports, and records the new pool in the
-local state file (so `kaizenity status` and `kaizenity health --stack` know how many workers must be live).
+local state file (its containers and its recorded settings, so `kaizenity status`, `kaizenity health --stack` and
+`kaizenity rotate --local` know which workers there are and how many must be live).
 With Pulumi, change `kaizenity:n8n.workers` / `workerConcurrency` in the stack file and run `pulumi up`: the
 model makes pulumi-docker replace the workers one after the other (see infra/scaling.py).
 """
@@ -23,7 +24,7 @@ def scale(stack: str, local: bool, prefix: str | None, workers: int | None, conc
     """Scale n8n's queue-mode workers: replaced one at a time, each stopped gracefully (no lost work)."""
     from infra.local_overrides import local_prefix
     from infra.local_state import load_state, save_state
-    from infra.scaling import scale_local
+    from infra.scaling import main_image, scale_local, scaled_config
 
     if not local:
         raise click.ClickException(
@@ -38,10 +39,21 @@ def scale(stack: str, local: bool, prefix: str | None, workers: int | None, conc
         raise click.ClickException(
             f"no local environment {prefix}: start it with `kaizenity up --local --stack {stack}`"
         )
+    recorded = endpoints.settings_config or None
     report, model = scale_local(
-        stack, prefix, endpoints.stack_secrets(), workers=workers, concurrency=concurrency, progress=_progress
+        stack,
+        prefix,
+        endpoints.stack_secrets(),
+        workers=workers,
+        concurrency=concurrency,
+        recorded=recorded,
+        progress=_progress,
     )
     endpoints.containers = {service.name: service.container_name for service in model.services}
+    if recorded:  # a rotation rebuilds the environment from this record: it must know the new pool
+        endpoints.settings_config = scaled_config(
+            stack, prefix, recorded=recorded, workers=workers, concurrency=concurrency, n8n_image=main_image(prefix)
+        )
     save_state(endpoints)
     if report.plan.empty:
         click.echo("workers already as asked: nothing changed")

@@ -50,6 +50,8 @@ TELEGRAM_PREFIX = "/webhook/telegram/"
 TELEGRAM_PATH_TOKEN_ENV = "KAIZENITY_TELEGRAM_WEBHOOK_PATH_TOKEN"  # noqa: S105 - a variable name
 TELEGRAM_N8N_PATH_ENV = "KAIZENITY_TELEGRAM_N8N_PATH_TOKEN"
 TELEGRAM_SECRET_ENV = "KAIZENITY_TELEGRAM_WEBHOOK_SECRET"  # noqa: S105 - a variable name
+# Set by messenger-inbound's "Acknowledge after storing" node, and only there: the proof that the update is stored.
+STORED_HEADER = "X-Kaizenity-Stored"
 # Client-supplied forwarding headers: n8n (N8N_PROXY_HOPS=1) must see only what the gateway itself sets.
 CLIENT_FORWARDING_HEADERS = ("Forwarded", "X-Real-IP", "X-Forwarded-*", "X-Original-URL", "X-Rewrite-URL")
 
@@ -87,6 +89,7 @@ def render_caddyfile(settings: Settings) -> str:
         '\t\trespond @gateway_health "OK" 200',
         *_telegram_gate(),
         *_readiness_gate(upstream),
+        *_telegram_proxy(settings, upstream),
         *_webhook_processors_route(settings),
         f"\t\t@public expression `{{http.request.orig_uri}}.matches(r'{PUBLIC_TARGET}')`",
         *_proxy(upstream, "@public "),
@@ -179,30 +182,73 @@ def _fallback_sites() -> list[str]:
     ]
 
 
+def _telegram_proxy(settings: Settings, upstream: str) -> list[str]:
+    """Telegram is acknowledged (2xx) only with messenger-inbound's proof that the update is stored.
+
+    n8n itself answers 2xx without the Respond node's answer in paths the workflow cannot change (n8n 2.8.4):
+    an execution that ends without run data gets the Webhook node's response code, 200 by default and not
+    settable in `responseNode` mode, with "Workflow executed successfully but no data was returned"
+    (dist/webhooks/webhook-helpers.js, executeWebhook); in queue mode a `job-finished` message that reaches the
+    main process before the worker's `respond-to-webhook` resolves the response with `{}`, an empty 200
+    (dist/scaling/scaling.service.js, registerMainOrWebhookListeners); a starting n8n answers 200 "n8n is
+    starting up" (see _readiness_gate). Telegram never redelivers an acknowledged update, so any 2xx without
+    STORED_HEADER becomes 503 and Telegram sends the update again (stored once by update_id).
+    """
+    upstreams = " ".join(f"{name}:{n8n.PORT}" for name in _webhook_upstreams(settings)) or upstream
+    return [
+        f"\t\treverse_proxy @telegram_route {upstreams} {{",
+        *_balancing(settings),
+        "\t\t\t@unconfirmed {",
+        "\t\t\t\tstatus 2xx",
+        f"\t\t\t\theader !{STORED_HEADER}",
+        "\t\t\t}",
+        "\t\t\thandle_response @unconfirmed {",
+        '\t\t\t\trespond "Service Unavailable: n8n did not confirm the update was stored" 503',
+        "\t\t\t}",
+        "\t\t\theader_down -Server",
+        "\t\t}",
+    ]
+
+
+def _webhook_upstreams(settings: Settings) -> list[str]:
+    return [spec.name for spec in n8n.build_webhook_processors(settings)]
+
+
 def _webhook_processors_route(settings: Settings) -> list[str]:
     """Production webhooks to the `n8n webhook` processes when the stack has any (queue mode), else nothing.
 
     Inside the main `route`, after the ambiguity refusal and the Telegram gate, matched on the raw target like
     the public list, so the same request can never be judged by two different path readings.
     """
-    processors = [spec.name for spec in n8n.build_webhook_processors(settings)]
+    processors = _webhook_upstreams(settings)
     if not processors:
         return []
     upstreams = " ".join(f"{name}:{n8n.PORT}" for name in processors)
     return [
         "\t\t@webhooks expression `{http.request.orig_uri}.startsWith('/webhook/')`",
         f"\t\treverse_proxy @webhooks {upstreams} {{",
+        *_balancing(settings),
+        "\t\t\theader_down -Server",
+        "\t\t}",
+    ]
+
+
+def _balancing(settings: Settings) -> list[str]:
+    """Round robin over the webhook processors, skipping any that is not ready; nothing with one upstream.
+
+    A processor that is (re)starting answers `200 n8n is starting up` like the main process (see
+    _readiness_gate): it takes traffic only after its readiness check passes, and a refused connection takes it
+    out for 10 s, so round robin tries the next one.
+    """
+    if not _webhook_upstreams(settings):
+        return []
+    return [
         "\t\t\tlb_policy round_robin",
         "\t\t\tlb_try_duration 5s",
-        # A processor that is (re)starting answers `200 n8n is starting up` like the main process (see
-        # _readiness_gate): it takes traffic only after its readiness check passes, and a refused connection
-        # takes it out for 10 s, so round robin tries the next one.
         f"\t\t\thealth_uri {n8n.READINESS_PATH}",
         "\t\t\thealth_interval 2s",
         "\t\t\thealth_timeout 2s",
         "\t\t\tfail_duration 10s",
-        "\t\t\theader_down -Server",
-        "\t\t}",
     ]
 
 

@@ -18,28 +18,40 @@ import pytest
 
 from infra.local_endpoints import LocalEndpoints
 from infra.model import caddy_bcrypt, internal_route_token
-from infra.services.gateway import TELEGRAM_N8N_PATH_ENV, TELEGRAM_PATH_TOKEN_ENV, TELEGRAM_SECRET_ENV
+from infra.services.gateway import (
+    STORED_HEADER,
+    TELEGRAM_N8N_PATH_ENV,
+    TELEGRAM_PATH_TOKEN_ENV,
+    TELEGRAM_SECRET_ENV,
+)
 from tests.integration.stand_in_gateway import stand_in_gateway
 
 pytestmark = pytest.mark.integration
 
 
-def n8n_stand_in(readiness: tuple[int, str], everything_else: str) -> str:
-    """A Caddy site answering for n8n: `/healthz/readiness` with `readiness`, every other request 200."""
+def n8n_stand_in(readiness: tuple[int, str], everything_else: str, *, stored_header: bool = False) -> str:
+    """A Caddy site answering for n8n: `/healthz/readiness` with `readiness`, every other request 200, with
+    messenger-inbound's proof of storage (STORED_HEADER) when `stored_header`."""
     status, body = readiness
+    proof = f"\theader {STORED_HEADER} 1\n" if stored_header else ""
     return f"""
 :5678 {{
 \theader -Server
-\t@readiness path /healthz/readiness
+{proof}\t@readiness path /healthz/readiness
 \trespond @readiness `{body}` {status}
-\trespond "{everything_else}" 200
+\trespond `{everything_else}` 200
 }}
 """
 
 
 # n8n's answers while connected but not migrated, and once ready (dist/abstract-server.js, setupHealthCheck).
 STARTING_N8N = n8n_stand_in((503, '{"status":"error"}'), "n8n is starting up. Please wait")
-READY_N8N = n8n_stand_in((200, '{"status":"ok"}'), "stored")
+READY_N8N = n8n_stand_in((200, '{"status":"ok"}'), "stored", stored_header=True)
+# A ready n8n whose execution ended without run data (a job lost with its worker): it answers the Webhook node's
+# response code, 200, even in responseNode mode (n8n 2.8.4 dist/webhooks/webhook-helpers.js, executeWebhook).
+LOST_JOB_N8N = n8n_stand_in(
+    (200, '{"status":"ok"}'), '{"message":"Workflow executed successfully but no data was returned"}'
+)
 PATH_TOKEN = secrets.token_urlsafe(24)
 SECRET = secrets.token_urlsafe(24)
 
@@ -63,6 +75,11 @@ def gateway_in_front_of(stand_in: str, stack: LocalEndpoints, name: str) -> Iter
 @pytest.fixture(scope="module")
 def starting(kaizenity_stack: LocalEndpoints) -> Iterator[httpx.Client]:
     yield from gateway_in_front_of(STARTING_N8N, kaizenity_stack, "starting")
+
+
+@pytest.fixture(scope="module")
+def lost_job(kaizenity_stack: LocalEndpoints) -> Iterator[httpx.Client]:
+    yield from gateway_in_front_of(LOST_JOB_N8N, kaizenity_stack, "lost-job")
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +119,13 @@ def test_once_n8n_is_ready_webhook_calls_pass_with_their_body(ready: httpx.Clien
     assert (response.status_code, response.text) == (200, "stored")
     plain = ready.post("/webhook/kaizenity-healthcheck", json={"id": 1})
     assert (plain.status_code, plain.text) == (200, "stored")
+
+
+def test_a_telegram_update_n8n_answers_200_without_storing_is_not_acknowledged(lost_job: httpx.Client) -> None:
+    """The rolling-replacement loss (issue 12/13): n8n's 200 for an execution without run data is not an
+    acknowledgement; only messenger-inbound's Respond node after the insert sets the proof of storage."""
+    response = telegram_update(lost_job)
+    assert response.status_code == 503, response.text
+    assert "no data was returned" not in response.text
+    other = lost_job.post("/webhook/kaizenity-healthcheck", json={"id": 1})
+    assert other.status_code == 200, "only the Telegram route requires the proof; other webhooks pass as n8n answers"

@@ -213,3 +213,34 @@ def test_orphaned_active_job_and_paused_queue(admin: redis.Redis, redis_url: str
     assert "1 active job(s) without a worker lock" in check(result, "orphaned").text
     assert check(result, "paused").status is Status.CRITICAL
     assert {m.name: m.value for m in result.measurements}["jobs_active"] == 2
+
+
+@pytest.mark.parametrize(
+    ("during_the_wait", "orphaned"),
+    [
+        ("lock taken", 0),  # bull's getNextJob: BRPOPLPUSH wait -> active, then moveToActive takes the lock
+        ("job finished", 0),  # moveToFinished: lock released, job gone from the active list
+        ("nothing", 1),  # a dead worker's job: lockless until the stalled check fails it
+    ],
+)
+def test_a_lockless_active_job_is_orphaned_only_if_still_lockless_a_moment_later(
+    admin: redis.Redis, redis_url: str, during_the_wait: str, orphaned: int
+) -> None:
+    """The false "orphaned" seen once on a busy queue stack: a live worker's job read between the two steps."""
+    from healthchecks.n8n_queue import read_state
+
+    admin.hset("bull:jobs:9", mapping={"timestamp": int(time.time() * 1000)})
+    admin.lpush("bull:jobs:active", "9")
+    waits: list[float] = []
+
+    def meanwhile(seconds: float) -> None:
+        waits.append(seconds)
+        if during_the_wait == "lock taken":
+            admin.set("bull:jobs:9:lock", "token")
+        elif during_the_wait == "job finished":
+            admin.lrem("bull:jobs:active", 0, "9")
+
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        state = read_state(client, QueueTarget(redis_url), ctx(), sleep=meanwhile)
+    assert state.orphaned_active == orphaned
+    assert waits == [1.0], "one confirmation wait, only because a lockless active job was seen"

@@ -141,3 +141,44 @@ def test_telegram_secrets_reach_the_gateway_as_runtime_placeholders_only() -> No
     assert env["KAIZENITY_TELEGRAM_N8N_PATH_TOKEN"] == SecretRef("telegramWebhookPathToken", SecretTransform.N8N_ROUTE)
     assert "rewrite @telegram_route /webhook/telegram/{env.KAIZENITY_TELEGRAM_N8N_PATH_TOKEN}" in text
     assert text.index("respond @telegram_secret_wrong") < text.index("rewrite @telegram_route")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_telegram_is_acknowledged_only_with_the_inbound_workflows_proof_of_storage(stack: str) -> None:
+    """n8n answers 200 without running the Respond node for an execution with no run data (a job lost with its
+    worker): the gateway turns any 2xx lacking the header messenger-inbound sets after its insert into 503."""
+    import json
+
+    from infra.services.gateway import STORED_HEADER
+    from workflows.definitions import DEFINITIONS_DIR
+
+    text = render_caddyfile(settings_for(stack))
+    proxy = text[text.index("reverse_proxy @telegram_route") :]
+    proxy = proxy[: proxy.index("\n\t\t}\n")]
+    assert f"status 2xx\n\t\t\t\theader !{STORED_HEADER}\n" in proxy
+    assert "handle_response @unconfirmed {\n\t\t\t\trespond" in proxy
+    assert " 503\n" in proxy
+    # after the readiness gate, before any other proxy could take the Telegram route
+    assert text.index("forward_auth @webhook_call") < text.index("reverse_proxy @telegram_route")
+    assert text.index("reverse_proxy @telegram_route") < text.index("reverse_proxy @public")
+
+    workflow = json.loads((DEFINITIONS_DIR / "messenger-inbound.json").read_text())
+    proving = [
+        node["name"]
+        for node in workflow["nodes"]
+        for entry in node["parameters"].get("options", {}).get("responseHeaders", {}).get("entries", [])
+        if entry["name"] == STORED_HEADER
+    ]
+    assert proving == ["Acknowledge after storing"]
+    assert workflow["connections"]["Store update once"]["main"][0] == [
+        {"node": "Acknowledge after storing", "type": "main", "index": 0}
+    ]  # the success output of the insert, nothing else, leads to the proof
+
+
+def test_queue_mode_sends_telegram_through_the_webhook_processors_with_the_same_proof() -> None:
+    settings = settings_for("prod", n8n={"queueMode": True, "workers": 2, "webhookProcessors": 2})
+    text = render_caddyfile(settings)
+    telegram = text[text.index("reverse_proxy @telegram_route") :].split("\n", 1)[0]
+    assert "n8n:5678" not in telegram
+    assert telegram.count(":5678") == 2
+    assert text.index("reverse_proxy @telegram_route") < text.index("reverse_proxy @webhooks")

@@ -123,3 +123,33 @@ def test_rotate_cli_takes_the_environments_prefix(tmp_path: Path, monkeypatch: p
     assert "no local environment kzt-none is recorded" in result.output
     with pytest.raises(RotationError, match="no local environment kzt-none"):
         rotate_local("ci-queue", "redisPassword", prefix="kzt-none")
+
+
+def test_a_rotation_after_scaling_up_reaches_the_added_workers_and_keeps_the_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kaizenity scale` records the scaled settings (infra.scaling.scaled_config) where rotation reads them."""
+    from infra.scaling import scaled_config
+
+    endpoints, _config = started(tmp_path, monkeypatch, MONITORING_ON)
+    endpoints.settings_config = scaled_config(
+        "ci-queue", "kzt-rot", recorded=endpoints.settings_config, workers=3, concurrency=4
+    )
+    save_state(endpoints)
+    reloaded = load_state("kzt-rot")
+    assert reloaded is not None
+    rotated = names(carriers(model_of(reloaded), "redisPassword"))
+    assert {"n8n-worker-1", "n8n-worker-2", "n8n-worker-3"} <= rotated
+    assert rotated >= EXPORTERS, "the start-time override (monitoring on) is kept through the scaling"
+    assert not set(reloaded.settings_config) & set(BY_KEY), "still no secret in the record"
+    workers = [s for s in model_of(reloaded).services if s.kind == "n8n-worker"]
+    assert {s.command for s in workers} == {("worker", "--concurrency=4")}
+
+
+def test_scaling_without_a_record_starts_from_the_stack_file() -> None:
+    from infra.scaling import scaled_config
+
+    config = scaled_config("ci-queue", "kzt-x", workers=1)
+    assert config["n8n"]["workers"] == 1
+    assert config["namePrefix"] == "kzt-x"
+    assert not set(config) & set(BY_KEY)
