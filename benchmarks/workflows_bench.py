@@ -46,9 +46,9 @@ def main() -> None:
         values = seed_values_for(ep, "kaizenity", {})
         times = []
         for _ in range(args.runs):
-            access = N8nAccess(ep.n8n_url, ep.secrets["n8nOwnerPassword"], api_key=ep.n8n_api_key)
+            access = N8nAccess(ep.n8n_url, ep.secrets["n8nOwnerPassword"])
             started = time.perf_counter()
-            report, _ = deploy_workflows(access, values, known_fingerprints=ep.credential_fingerprints)
+            report = deploy_workflows(access, values, known_fingerprints=ep.credential_fingerprints)
             times.append(time.perf_counter() - started)
             assert not report.changed
         print(

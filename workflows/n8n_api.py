@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -147,10 +148,30 @@ class N8nSession:
         body = {"currentPassword": current, "newPassword": new}
         _check(self._http.patch("/rest/me/password", json=body), "owner password change")
 
-    def create_api_key(self, label: str) -> str:
-        body = {"label": label, "scopes": OWNER_SCOPES, "expiresAt": None}
-        data = _check(self._http.post("/rest/api-keys", json=body), "API key creation")
-        return str(data["data"]["rawApiKey"])
+    def create_api_key(self, label: str, expires_at: int | None) -> ApiKey:
+        """A new API key of the logged-in user; `expires_at` in unix seconds (n8n signs it into the key's JWT and
+        refuses the key after it), None for a key that never expires."""
+        body = {"label": label, "scopes": OWNER_SCOPES, "expiresAt": expires_at}
+        data = _check(self._http.post("/rest/api-keys", json=body), "API key creation")["data"]
+        return ApiKey(str(data["id"]), str(data["label"]), str(data["rawApiKey"]))
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        """The logged-in user's API keys, redacted by n8n: `id`, `label`, `expiresAt`..., never the raw key."""
+        return list(_check(self._http.get("/rest/api-keys"), "GET /rest/api-keys")["data"])
+
+    def delete_api_key(self, key_id: str) -> None:
+        """n8n 2.8.4 dist/controllers/api-keys.controller.js `deleteApiKey`: DELETE /rest/api-keys/:id (the
+        `user_api_keys.id` of one of the logged-in user's keys; deleting an unknown id succeeds)."""
+        _check(self._http.delete(f"/rest/api-keys/{key_id}"), "API key deletion")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One minted key: n8n's id (to delete it), its label, and the raw key (a secret)."""
+
+    id: str
+    label: str
+    raw: str = field(repr=False)
 
 
 class PublicApi:

@@ -30,7 +30,7 @@ def settings(stack: LocalEndpoints, **overrides: dict[str, Any]) -> dict[str, An
     values: dict[str, Any] = {
         "defaults": {"timeout": TIMEOUT},
         "database": {"url": stack.database_url},
-        "n8n": {"url": stack.n8n_url, "api_key": stack.n8n_api_key},
+        "n8n": {"url": stack.n8n_url, "database_url": stack.n8n_reader_database_url},
         "gateway": {"url": stack.gateway_url, "ca_file": stack.ca_file, "tls_internal": True},
     }
     for section, changes in overrides.items():
@@ -45,7 +45,7 @@ def probe(stack: LocalEndpoints, name: str, **overrides: dict[str, Any]) -> tupl
     elapsed = time.monotonic() - started
     for fmt in ("table", "json", "prometheus", "nagios"):
         text = render(report, fmt, plan.redactor, color=False)
-        for secret in (stack.secrets["postgresPassword"], stack.n8n_api_key or "-"):
+        for secret in (stack.secrets["postgresPassword"], stack.secrets["n8nReaderDbPassword"]):
             assert secret not in text, f"a secret leaked in the {fmt} output"
     return report, elapsed
 

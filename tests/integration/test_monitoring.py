@@ -27,6 +27,7 @@ from infra.host_ports import free_port
 from infra.local_endpoints import LocalEndpoints
 from infra.services import monitoring
 from tests.fakes.telegram_bot_api import FakeTelegram
+from tests.integration.n8n_keys import n8n_test_key
 from workflows.n8n_api import PublicApi
 
 pytestmark = pytest.mark.integration
@@ -212,14 +213,14 @@ def test_alertmanager_accepts_its_rendered_configuration(monitored: Monitored) -
 def test_every_seed_workflow_reports_to_the_error_workflow(monitored: Monitored) -> None:
     endpoints = monitored.endpoints
     assert endpoints.n8n_url
-    assert endpoints.n8n_api_key
-    api = PublicApi(endpoints.n8n_url, endpoints.n8n_api_key)  # closed with the test process
-    ours = {w["name"]: w for w in api.workflows() if str(w["name"]).startswith("Kaizenity: ")}
-    handler = ours.pop("Kaizenity: error handler")
-    assert len(ours) >= 5
-    for name, summary in ours.items():
-        settings = api.workflow(str(summary["id"])).get("settings") or {}
-        assert settings.get("errorWorkflow") == str(handler["id"]), name
+    with n8n_test_key(endpoints) as key:
+        api = PublicApi(endpoints.n8n_url, key)  # closed with the test process
+        ours = {w["name"]: w for w in api.workflows() if str(w["name"]).startswith("Kaizenity: ")}
+        handler = ours.pop("Kaizenity: error handler")
+        assert len(ours) >= 5
+        for name, summary in ours.items():
+            settings = api.workflow(str(summary["id"])).get("settings") or {}
+            assert settings.get("errorWorkflow") == str(handler["id"]), name
 
 
 def test_failing_seed_workflow_is_recorded_and_alerted(monitored: Monitored) -> None:
@@ -249,12 +250,13 @@ def test_failing_seed_workflow_is_recorded_and_alerted(monitored: Monitored) -> 
 def _recent_executions(monitored: Monitored) -> list[tuple[Any, ...]]:
     """The last executions n8n recorded (workflow, mode, status), to say why nothing was recorded."""
     endpoints = monitored.endpoints
-    reply = httpx.get(
-        f"{endpoints.n8n_url}/api/v1/executions",
-        params={"limit": 10, "includeData": "false"},
-        headers={"X-N8N-API-KEY": endpoints.n8n_api_key or ""},
-        timeout=10,
-    )
+    with n8n_test_key(endpoints) as key:
+        reply = httpx.get(
+            f"{endpoints.n8n_url}/api/v1/executions",
+            params={"limit": 10, "includeData": "false"},
+            headers={"X-N8N-API-KEY": key},
+            timeout=10,
+        )
     items = reply.json().get("data", []) if reply.status_code == 200 else [reply.status_code]
     logs = monitored.container("n8n").logs(tail=400).decode(errors="replace")
     errors = [line for line in logs.splitlines() if "Error Workflow" in line or "error workflow" in line][-5:]

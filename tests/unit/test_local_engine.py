@@ -38,7 +38,13 @@ def test_required_secrets_follow_the_model() -> None:
         "n8nEncryptionKey",
         "postgresPassword",
     ]
-    workflows = ["appDatabasePassword", "n8nOwnerPassword", "telegramWebhookPathToken", "telegramWebhookSecret"]
+    workflows = [
+        "appDatabasePassword",
+        "n8nOwnerPassword",
+        "n8nReaderDbPassword",
+        "telegramWebhookPathToken",
+        "telegramWebhookSecret",
+    ]
     assert local_engine.required_secret_keys("ci") == sorted(base + workflows)
     # queue mode (redisPassword) and monitoring (its database login)
     prod = [*base, *workflows, "redisPassword", "monitoringDatabasePassword"]
