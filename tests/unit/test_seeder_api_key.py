@@ -68,3 +68,23 @@ def test_old_local_state_files_with_an_api_key_still_load(tmp_path: Path, monkey
     assert loaded is not None
     assert loaded.n8n_reader_database_url is None
     assert "n8n-api-key-of-an-older-version" not in json.dumps(asdict(loaded))
+
+
+def test_health_targets_read_n8n_as_the_reader_and_ignore_an_old_api_key(tmp_path: Path) -> None:
+    """`kaizenity health --stack`: the n8n section gets the reader's URL (its password redacted in every finding); an
+    old state file's API key is not used (health has no API path any more)."""
+    from healthchecks.config import build_plan
+    from healthchecks.n8n_state import SqlN8nState
+    from healthchecks.targets import settings_from_stack
+
+    reader = "postgresql://kaizenity_n8n_reader:reader-pw-secret-1@127.0.0.1:2/n8n"
+    state = {"n8n_url": "http://127.0.0.1:1", "n8n_reader_database_url": reader, "n8n_api_key": "old-api-key-1"}
+    (tmp_path / "kaizenity-r-local.json").write_text(json.dumps(state))
+    settings = settings_from_stack("r", {"KAIZENITY_STATE_DIR": str(tmp_path)})
+    assert settings["n8n"] == {"url": state["n8n_url"], "database_url": reader}
+    plan = build_plan(settings)
+    (n8n_target,) = [item.target for item in plan.planned if item.name == "n8n"]
+    assert isinstance(n8n_target.state, SqlN8nState)
+    assert "reader-pw-secret-1" not in plan.redactor(f"connection to {reader} failed")
+    assert "n8n.state" not in {n.probe for n in plan.not_configured}
+    assert "n8n.state" in {n.probe for n in build_plan({"n8n": {"url": "http://n8n"}}).not_configured}
