@@ -94,6 +94,8 @@ SECRETS: tuple[SecretSpec, ...] = (
         Needed.BY_SEEDING,
         16,
         32,
+        rule=Rule.URL_SAFE,  # it goes into the health exporter's database URL unencoded
+        example="<32 characters A-Z a-z 0-9 _ ->",
     ),
     SecretSpec(
         "appDatabasePassword",

@@ -161,13 +161,30 @@ def test_prometheus_scrapes_n8n_the_gateway_and_every_exporter(monitored: Monito
         "the health exporter's database probe to succeed (as kaizenity_monitor)",
         lambda: (promql(monitored, 'kaizenity_probe_status{probe="database"}'), _database_probe(monitored)),
     )
+    # FailedExecutionsHigh's input: the n8n probe reads failed executions (and the seed workflows) from n8n's
+    # database as the read-only login kaizenity_n8n_reader; with no API key it had none before (issue 14).
+    wait_for(
+        lambda: promql(monitored, 'kaizenity_probe_failed_executions{probe="n8n"}'),
+        90,
+        "the health exporter's failed-execution count (n8n's database, read-only login)",
+        lambda: _exporter_probe(monitored, "n8n"),
+    )
+    answer = _exporter_probe(monitored, "n8n")
+    assert 'kaizenity_probe_workflows{probe="n8n"}' in answer, answer
+    assert "n8n.state" not in answer, answer  # configured: the reader URL reached the exporter
     caddy = wait_for(lambda: promql(monitored, 'count({job="gateway", __name__=~"caddy_.+"})'), 60, "Caddy metrics")
     assert int(caddy[0]["value"][1]) > 0
 
 
 def _database_probe(monitored: Monitored) -> str:
     """The health exporter's own answer for the database probe, from inside its container."""
-    script = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9840/probe?target=database').read().decode())"
+    return _exporter_probe(monitored, "database")
+
+
+def _exporter_probe(monitored: Monitored, target: str) -> str:
+    """The health exporter's own answer for one probe, from inside its container."""
+    url = f"http://127.0.0.1:9840/probe?target={target}"
+    script = f"import urllib.request; print(urllib.request.urlopen('{url}').read().decode())"
     done = monitored.container("health-exporter").exec_run(["python3", "-c", script])
     return str(done.output.decode(errors="replace"))[-1500:]
 
