@@ -32,6 +32,8 @@ from workflows.deploy import N8nAccess, deploy_workflows
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # Each re-seed logs in once (it mints a short-lived API key and deletes it): n8n allows 5 logins per minute per
+    # e-mail, so more than 5 runs include n8n's limiter wait (Retry-After) in the timings.
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--updates", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8)

@@ -18,8 +18,9 @@ import httpx
 from healthchecks.httpclient import retry_after_seconds
 
 # What the key is used for, nothing more: seeding (workflows incl. retire-by-delete; credentials are created and
-# updated, never deleted) and `kaizenity health` (workflow list, executions). n8n 2.8.4 signs the key as a JWT
-# (dist/services/public-api-key.service.js, generateApiKey); `expiresAt` would be unix seconds.
+# updated, never deleted). n8n 2.8.4's community edition ignores them and gives the key all of the owner's scopes
+# (docs/security.md), which is why the seeder deletes its key when it is done (workflows/deploy.py). n8n signs the
+# key as a JWT (dist/services/public-api-key.service.js, generateApiKey) with `expiresAt` (unix seconds) in it.
 OWNER_SCOPES = [
     "workflow:create", "workflow:read", "workflow:update", "workflow:delete", "workflow:list",
     "workflow:activate", "workflow:deactivate", "credential:create", "credential:update", "credential:list",

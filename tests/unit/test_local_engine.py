@@ -135,6 +135,7 @@ def test_state_file_is_private_and_public_view_hides_secrets(tmp_path: Path, mon
     for value in secrets.values():
         assert value not in shown
     assert "postgresql://postgres:***@127.0.0.1:15432/kaizenity" in shown
+    assert "postgresql://kaizenity_n8n_reader:***@127.0.0.1:15432/n8n" in shown  # health's read-only login
     assert endpoints.database_url is not None
     assert secrets["postgresPassword"] in endpoints.database_url
     assert endpoints.public()["n8n_owner_email"] == "owner@kaizenity.invalid"
