@@ -70,8 +70,16 @@ def owner_api_key(
         key = session.create_api_key(f"{label} {stamp}", expires_at=int(time.time() + ttl_s))
         try:
             yield key.raw
-        finally:
-            session.delete_api_key(key.id)
+        except BaseException as failure:  # delete the key, but never hide why the run failed
+            try:
+                session.delete_api_key(key.id)
+            except Exception as cleanup:
+                failure.add_note(
+                    f"n8n API key {key.label!r} could not be deleted ({cleanup}); n8n refuses it after "
+                    f"{ttl_s / 60:.0f} min and the next seeding deletes it"
+                )
+            raise
+        session.delete_api_key(key.id)
     finally:
         session.close()
 

@@ -62,6 +62,7 @@ class N8nLoginFake(FakeApi):
         self._sessions: set[str] = set()
         self._limiter_lock = threading.Lock()
         self.api_keys: dict[str, dict[str, object]] = {}
+        self.refuse_deletes = False  # n8n failing (its database gone) at the end of a run
 
     def error(self, status: int, message: str) -> Response:
         return Response(status, {"code": status, "message": message})
@@ -130,9 +131,14 @@ class N8nLoginFake(FakeApi):
             self.api_keys[key_id] = {**record, "apiKey": f"raw-{key_id}"}
             return Response(200, {"data": {**record, "apiKey": "******", "rawApiKey": f"raw-{key_id}"}})
         if request.method == "DELETE":
-            self.api_keys.pop(request.path.rsplit("/", 1)[1], None)
-            return Response(200, {"data": {"success": True}})
+            return self._delete_api_key(request.path.rsplit("/", 1)[1])
         return self.error(404, f"{request.method} {request.path} is not part of this stand-in")
+
+    def _delete_api_key(self, key_id: str) -> Response:
+        if self.refuse_deletes:
+            return self.error(503, "Database is not ready!")
+        self.api_keys.pop(key_id, None)
+        return Response(200, {"data": {"success": True}})
 
     def _change_password(self, request: Request) -> Response:
         if not self._signed_in(request):

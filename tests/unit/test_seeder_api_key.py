@@ -41,6 +41,14 @@ def test_a_failing_seed_still_deletes_its_key(n8n: N8nLoginFake) -> None:
     assert n8n.api_keys == {}
 
 
+def test_a_key_that_cannot_be_deleted_does_not_hide_why_the_run_failed(n8n: N8nLoginFake) -> None:
+    n8n.refuse_deletes = True
+    access = N8nAccess(n8n.base_url, PASSWORD)
+    with pytest.raises(RuntimeError, match="seeding failed") as caught, owner_api_key(access):
+        raise RuntimeError("seeding failed half way")
+    assert any("could not be deleted" in note and "next seeding deletes it" in note for note in caught.value.__notes__)
+
+
 def test_keys_older_runs_left_are_deleted_and_other_keys_kept(n8n: N8nLoginFake) -> None:
     n8n.api_keys["old"] = {"id": "old", "label": "kaizenity-seeder 2025-01-01T00:00:00Z", "expiresAt": None}
     n8n.api_keys["crash"] = {"id": "crash", "label": "kaizenity-seeder 2026-12-06T01:00:00Z", "expiresAt": 1}
