@@ -2,10 +2,11 @@
 
 The restored n8n database is the *source* environment's: its owner has the source's password, its API keys are
 the source's, and the credentials the seed wrote hold the source's secrets (e.g. the app database password).
-The environment's record (owner password, API key, credential fingerprints) describes the *target*, so without
-this step `kaizenity health` fails with "n8n rejected the API key (HTTP 401)" and the seed workflows talk to
-the database with a password that no longer works. Reconciling = the owner gets the record's password, the
-seeder's old API keys go, and the seed runs again (new API key, credentials rewritten, workflows activated).
+The environment's record (owner password, credential fingerprints) describes the *target*, so without this step
+the seeder cannot log in and the seed workflows talk to the database with a password that no longer works.
+Reconciling = the owner gets the record's password and the seed runs again: it deletes the seeder API keys the
+source left (workflows/deploy.py delete_seeder_keys), rewrites the credentials, activates the workflows and
+grants health's read-only login again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from backups.container_db import ContainerDatabase
 from backups.crypto import n8n_decrypt, n8n_encrypt, scram_verifier
 from backups.target import container_env
-from workflows.deploy import OWNER_EMAIL, SEEDER_KEY_LABEL
+from workflows.deploy import OWNER_EMAIL
 
 Progress = Callable[[str], None]
 APP_CREDENTIAL = "Kaizenity app database"  # workflows/credentials.yaml
@@ -39,7 +40,8 @@ def reconcile_local_record(prefix: str, progress: Progress = lambda _m: None) ->
 
 
 def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, timeout_s: float = 420) -> None:
-    """Owner password and API keys in the restored n8n database, then the seed, for a LocalEndpoints record."""
+    """Owner password in the restored n8n database, then the seed (which deletes stale seeder API keys), for a
+    LocalEndpoints record."""
     import bcrypt
 
     from infra.docker_engine import docker_client
@@ -56,13 +58,10 @@ def reconcile_endpoints(endpoints: Any, progress: Progress = lambda _m: None, ti
     hashed = bcrypt.hashpw(password, bcrypt.gensalt(rounds=10, prefix=b"2a")).decode()
     email = OWNER_EMAIL.replace("'", "''")
     db.execute(n8n_database, f"""UPDATE "user" SET password = '{hashed}' WHERE email = '{email}'""")
-    # Labels are "kaizenity-seeder <UTC time>" (workflows/deploy.py): an exact match never deleted any.
-    db.execute(n8n_database, f"DELETE FROM user_api_keys WHERE label LIKE '{SEEDER_KEY_LABEL}%'")
     _app_login_and_credential(db, n8n_database, endpoints)
     _monitoring_login(db, endpoints.secrets.get("monitoringDatabasePassword"))
-    endpoints.n8n_api_key = None
     endpoints.credential_fingerprints = {}
-    progress("n8n owner password and API keys reconciled with the environment's record; seeding workflows")
+    progress("n8n owner password reconciled with the environment's record; seeding workflows")
     deadline = time.monotonic() + timeout_s
     while True:  # n8n was just started: its API answers some seconds after the container runs
         try:

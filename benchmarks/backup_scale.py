@@ -28,6 +28,7 @@ from backups.target import find_target
 from infra import local_engine
 from infra.docker_engine import docker_client
 from infra.local_state import load_state
+from tests.integration.n8n_keys import n8n_test_key
 
 WEBHOOK_PATH = "kaizenity-bench"
 WORKFLOW: dict[str, Any] = {
@@ -172,9 +173,9 @@ def main() -> None:
             endpoints = loaded
         assert endpoints.database_url
         assert endpoints.n8n_url
-        assert endpoints.n8n_api_key
         size_gb = fill(endpoints.database_url, args.size_gb)
-        url = activate_webhook(endpoints.n8n_url, endpoints.n8n_api_key)
+        with n8n_test_key(endpoints) as key:
+            url = activate_webhook(endpoints.n8n_url, key)
         if args.prepare_only:
             print(f"prepared {prefix}: {size_gb:.2f} GB, webhook {url}")
             return

@@ -58,10 +58,8 @@ def acknowledge_first(definition: dict[str, Any]) -> dict[str, Any]:
 def deploy(ep: LocalEndpoints, directory: Path) -> None:
     assert ep.n8n_url
     values = seed_values_for(ep, "kaizenity", {})
-    access = N8nAccess(ep.n8n_url, ep.secrets["n8nOwnerPassword"], api_key=ep.n8n_api_key)
-    report, ep.n8n_api_key = deploy_workflows(
-        access, values, known_fingerprints=ep.credential_fingerprints, definitions_dir=directory
-    )
+    access = N8nAccess(ep.n8n_url, ep.secrets["n8nOwnerPassword"])
+    report = deploy_workflows(access, values, known_fingerprints=ep.credential_fingerprints, definitions_dir=directory)
     ep.credential_fingerprints = report.credential_fingerprints
     time.sleep(2)  # the webhook of an updated active workflow is re-registered
 

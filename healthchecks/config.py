@@ -19,6 +19,7 @@ from healthchecks import backups, coda, database, gateway, n8n, n8n_queue, slack
 from healthchecks import redis as redis_probe
 from healthchecks.heartbeat import HeartbeatSource, sql_heartbeat
 from healthchecks.migrations import DEFAULT_DIR
+from healthchecks.n8n_state import SqlN8nState
 from healthchecks.plan import NotConfigured, Plan, Planned
 from healthchecks.redaction import Redactor
 
@@ -31,7 +32,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "KAIZENITY_HEALTH_RETRIES": ("defaults", "retries"),
     "KAIZENITY_DATABASE_URL": ("database", "url"),
     "KAIZENITY_N8N_URL": ("n8n", "url"),
-    "KAIZENITY_N8N_API_KEY": ("n8n", "api_key"),
+    "KAIZENITY_N8N_READER_DATABASE_URL": ("n8n", "database_url"),
     "KAIZENITY_N8N_SEED_WORKFLOWS": ("n8n", "seed_workflows"),
     "KAIZENITY_N8N_HEARTBEAT_SOURCE": ("n8n", "heartbeat_source"),
     "KAIZENITY_BACKUPS_DATABASE_URL": ("backups", "url"),
@@ -60,13 +61,12 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "WHATSAPP_API_BASE_URL": ("whatsapp", "base_url"),
     "WHATSAPP_API_VERSION": ("whatsapp", "api_version"),
 }
-SECRET_KEYS = frozenset(
-    {("n8n", "api_key"), ("coda", "token"), ("telegram", "token"), ("slack", "token"), ("whatsapp", "token")}
-)
+SECRET_KEYS = frozenset({("coda", "token"), ("telegram", "token"), ("slack", "token"), ("whatsapp", "token")})
 DSN_KEYS = frozenset(
     {
         ("database", "url"),
         ("n8n", "heartbeat_database_url"),
+        ("n8n", "database_url"),
         ("redis", "url"),
         ("queue", "n8n_database_url"),
         ("backups", "url"),
@@ -276,11 +276,17 @@ def _n8n(s: _Section, data: Mapping[str, Any], skipped: list[NotConfigured]) -> 
     if missing := s.missing("url"):
         _skip(skipped, "n8n", missing, "n8n liveness, readiness, workflows, executions, heartbeat")
         return None
-    if not s.text("api_key"):
-        _skip(skipped, "n8n.api", s.missing("api_key"), "seed workflows active and failed executions")
+    reader_url = s.text("database_url")
+    if not reader_url:
+        _skip(
+            skipped,
+            "n8n.state",
+            s.missing("database_url"),
+            "seed workflows active and failed executions (read-only login to n8n's database)",
+        )
     target = n8n.N8nTarget(
         url=(s.text("url") or "").rstrip("/"),
-        api_key=s.text("api_key"),
+        state=SqlN8nState(reader_url) if reader_url else None,
         seed_workflows=s.names("seed_workflows") or declared_active_workflows(),
         heartbeat=_heartbeat(s, data, skipped),
         heartbeat_warning_minutes=s.real("heartbeat_warning_minutes", 15.0),

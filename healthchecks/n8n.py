@@ -1,6 +1,9 @@
 """n8n: the process is up and ready, the seed workflows exist and are active, the heartbeat workflow ran
 recently, and few executions failed lately.
 
+Workflows and executions are read from n8n's database by a read-only login (healthchecks/n8n_state.py), not
+through n8n's public API: health needs no n8n API key.
+
 ``/healthz`` answers 200 even while n8n migrates or its database is down, so readiness is checked too; and
 readiness is not "webhooks registered", which is why the heartbeat (written by a scheduled workflow) is the
 real end-to-end signal that workflows execute.
@@ -11,19 +14,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import TypeVar
 
 import httpx
 
 from healthchecks.context import ProbeContext
 from healthchecks.heartbeat import HeartbeatSource
-from healthchecks.httpclient import Service, fetch, generic_problem, json_object, make_client
+from healthchecks.httpclient import Service, fetch, make_client
+from healthchecks.n8n_state import N8nStateSource
 from healthchecks.problems import Problem
 from healthchecks.result import Measurement, ProbeResult, ResultBuilder, Status, Unit
 
-SERVICE = Service("n8n", "KAIZENITY_N8N_API_KEY", "KAIZENITY_N8N_URL")
-MAX_PAGES = 20
+SERVICE = Service("n8n", "KAIZENITY_N8N_URL", "KAIZENITY_N8N_URL")
+_T = TypeVar("_T")
 _ACTIVE_COUNT = re.compile(r"^n8n_active_workflow_count(?:\{[^}]*\})?\s+([0-9.eE+-]+)\s*$", re.MULTILINE)
 
 
@@ -32,7 +36,7 @@ class N8nTarget:
     """The n8n instance (its own port, or through the gateway) and what a healthy instance looks like."""
 
     url: str
-    api_key: str | None = None
+    state: N8nStateSource | None = None  # n8n's workflows and executions (healthchecks/n8n_state.py)
     seed_workflows: tuple[str, ...] = ()
     heartbeat: HeartbeatSource | None = None
     heartbeat_warning_minutes: float = 15.0
@@ -45,17 +49,17 @@ class N8nTarget:
 def probe(target: N8nTarget, ctx: ProbeContext) -> ProbeResult:
     """Liveness first (nothing else can answer without it), then each independent check on its own."""
     builder = ResultBuilder("n8n")
-    headers = {"X-N8N-API-KEY": target.api_key} if target.api_key else {}
-    with make_client(headers) as client:
+    with make_client({}) as client:
         steps: list[Callable[[], None]] = [
             lambda: _check_liveness(client, target, ctx, builder),
             lambda: _check_readiness(client, target, ctx, builder),
             lambda: _check_metrics(client, target, ctx, builder),
         ]
-        if target.api_key:
+        if target.state is not None:
+            state = target.state
             steps += [
-                lambda: _check_workflows(client, target, ctx, builder),
-                lambda: _check_failed_executions(client, target, ctx, builder),
+                lambda: _check_workflows(state, target, ctx, builder),
+                lambda: _check_failed_executions(state, target, ctx, builder),
             ]
         if target.heartbeat is not None:
             steps.append(lambda: _check_heartbeat(target, ctx, builder))
@@ -112,7 +116,7 @@ def _check_metrics(client: httpx.Client, target: N8nTarget, ctx: ProbeContext, b
     reply = fetch(client, "GET", f"{target.url}/metrics", ctx, SERVICE)
     match = _ACTIVE_COUNT.search(reply.text) if reply.status_code == 200 else None
     if match is None:
-        return  # N8N_METRICS is off: the public API below is the authoritative check
+        return  # N8N_METRICS is off: the database read below is the authoritative check
     active = float(match.group(1))
     builder.measure(Measurement("active_workflows", active, Unit.COUNT, minimum=0))
     if active == 0 and target.seed_workflows:
@@ -125,48 +129,49 @@ def _check_metrics(client: httpx.Client, target: N8nTarget, ctx: ProbeContext, b
         )
 
 
-def _api_get(
-    client: httpx.Client, target: N8nTarget, ctx: ProbeContext, path: str, *, params: dict[str, Any]
-) -> dict[str, Any]:
-    check = path
-    reply = fetch(client, "GET", f"{target.url}/api/v1/{path}", ctx, SERVICE, params=params)
-    problem = generic_problem(reply, SERVICE, check)
-    if problem is not None:
-        if reply.status_code == 401:
-            problem.text = "n8n rejected the API key (HTTP 401)"
-            problem.remediation = (
-                "Create an API key in n8n (Settings > n8n API) and set KAIZENITY_N8N_API_KEY; keys are per user "
-                "and vanish when the user or database is reset."
-            )
-        raise problem
-    return json_object(reply, SERVICE, check)
+READER_FIX = (
+    "The health check reads n8n's workflows and executions as the read-only login kaizenity_n8n_reader, which "
+    "the seeder creates and grants once n8n has created its tables: run `kaizenity workflows seed` (or "
+    "`pulumi up`), and check KAIZENITY_N8N_READER_DATABASE_URL / n8n.database_url points at n8n's database."
+)
 
 
-def _paged(
-    client: httpx.Client,
-    target: N8nTarget,
-    ctx: ProbeContext,
-    path: str,
-    *,
-    params: dict[str, Any],
-    done: Callable[[list[dict[str, Any]]], bool] = lambda items: False,
-) -> list[dict[str, Any]]:
-    """Every item of a cursor-paged list, until the last page or until ``done(items)`` says enough."""
-    items: list[dict[str, Any]] = []
-    page = dict(params)
-    for _ in range(MAX_PAGES):
-        body = _api_get(client, target, ctx, path, params=page)
-        items += [item for item in body.get("data") or [] if isinstance(item, dict)]
-        if not body.get("nextCursor") or done(items):
-            break
-        page = {**params, "cursor": body["nextCursor"]}
-    return items
+def _read(check: str, what: str, ctx: ProbeContext, read: Callable[[float], _T]) -> _T:
+    """One read of n8n's state; a database error becomes this check's finding, naming the cause and the fix."""
+    import psycopg
+
+    try:
+        return read(ctx.remaining())
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise Problem(
+            check,
+            Status.CRITICAL,
+            f"{what} not readable: the reader login lacks a privilege ({ctx.redactor.exception(exc)})",
+            READER_FIX,
+        ) from None
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+        raise Problem(
+            check,
+            Status.CRITICAL,
+            f"{what} not readable: n8n's tables are not there or changed ({ctx.redactor.exception(exc)})",
+            "n8n creates its tables on its first start: wait for readiness; after an n8n upgrade, check "
+            "healthchecks/n8n_state.py against the new schema. " + READER_FIX,
+        ) from None
+    except psycopg.OperationalError as exc:
+        raise Problem(
+            check,
+            Status.CRITICAL if "authentication" in str(exc) else Status.UNKNOWN,
+            f"{what} not read: {ctx.redactor.exception(exc)}",
+            READER_FIX if "authentication" in str(exc) else "Check `kaizenity health --only database`. " + READER_FIX,
+        ) from None
+    except psycopg.Error as exc:
+        raise Problem(check, Status.UNKNOWN, f"{what} not read: {ctx.redactor.exception(exc)}", READER_FIX) from None
 
 
-def _check_workflows(client: httpx.Client, target: N8nTarget, ctx: ProbeContext, builder: ResultBuilder) -> None:
-    workflows = _paged(client, target, ctx, "workflows", params={"limit": 250})
-    active = {str(item.get("name")) for item in workflows if item.get("active") is True}
-    known = {str(item.get("name")) for item in workflows}
+def _check_workflows(state: N8nStateSource, target: N8nTarget, ctx: ProbeContext, builder: ResultBuilder) -> None:
+    workflows = _read("workflows", "n8n's workflows", ctx, state.workflows)
+    active = {item.name for item in workflows if item.active}
+    known = {item.name for item in workflows}
     missing = [name for name in target.seed_workflows if name not in known]
     inactive = [name for name in target.seed_workflows if name in known and name not in active]
     builder.measure(Measurement("workflows", len(workflows), Unit.COUNT, minimum=0))
@@ -183,24 +188,18 @@ def _check_workflows(client: httpx.Client, target: N8nTarget, ctx: ProbeContext,
             "workflows",
             Status.CRITICAL,
             f"seed workflows inactive: {', '.join(inactive)}",
-            "Activate them: POST /api/v1/workflows/{id}/activate (live, idempotent) or the editor toggle; if "
-            "activation fails, its error names the missing credential.",
+            "Activate them: `kaizenity workflows seed` (activates what git declares active) or the editor toggle; "
+            "if activation fails, its error names the missing credential.",
         )
     if not missing and not inactive:
         builder.add("workflows", Status.OK, f"{len(target.seed_workflows)} seed workflows active")
 
 
 def _check_failed_executions(
-    client: httpx.Client, target: N8nTarget, ctx: ProbeContext, builder: ResultBuilder
+    state: N8nStateSource, target: N8nTarget, ctx: ProbeContext, builder: ResultBuilder
 ) -> None:
     since = ctx.now() - timedelta(minutes=target.failed_window_minutes)
-
-    def older_than_window(items: list[dict[str, Any]]) -> bool:
-        return (_started(items[-1]) or since) < since if items else False  # newest first
-
-    params = {"status": "error", "limit": 100}
-    items = _paged(client, target, ctx, "executions", params=params, done=older_than_window)
-    failed = [item for item in items if (_started(item) or since) >= since]
+    failed = _read("executions", "n8n's executions", ctx, lambda budget: state.failed_executions(since, budget))
     count, window = len(failed), f"{target.failed_window_minutes:g} min"
     builder.measure(
         Measurement("failed_executions", count, Unit.COUNT, target.failed_warning, target.failed_critical, 0)
@@ -210,20 +209,12 @@ def _check_failed_executions(
         status = Status.CRITICAL
     elif count >= target.failed_warning:
         status = Status.WARNING
-    workflows = sorted({str(item.get("workflowId")) for item in failed})
+    workflows = sorted({item.workflow_id for item in failed})
     text = f"{count} failed executions in the last {window}" + (
         f" (workflows {', '.join(workflows[:5])})" if workflows else ""
     )
     fix = "Open Executions in the editor filtered by Error, read the failing node's message (expired credential?)."
     builder.add("executions", status, text, fix)
-
-
-def _started(item: dict[str, Any]) -> datetime | None:
-    value = item.get("startedAt")
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _check_heartbeat(target: N8nTarget, ctx: ProbeContext, builder: ResultBuilder) -> None:

@@ -25,12 +25,13 @@ STACK_OUTPUTS: dict[str, tuple[str, str]] = {
     "gatewayUrl": ("gateway", "url"),
     "n8nHostUrl": ("n8n", "url"),
     "databaseUrl": ("database", "url"),
+    "n8nReaderDatabaseUrl": ("n8n", "database_url"),
 }
 LOCAL_STATE: dict[str, tuple[str, str]] = {
     "gateway_url": ("gateway", "url"),
     "ca_file": ("gateway", "ca_file"),
     "n8n_url": ("n8n", "url"),
-    "n8n_api_key": ("n8n", "api_key"),
+    "n8n_reader_database_url": ("n8n", "database_url"),
     "database_url": ("database", "url"),
     "redis_url": ("redis", "url"),
     "n8n_database_url": ("queue", "n8n_database_url"),

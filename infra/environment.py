@@ -76,3 +76,14 @@ def loopback_database_url(model: EnvironmentModel, password: str, *, n8n_databas
         (ep.n8n_database_user, ep.n8n_database_name) if n8n_database else (ep.database_superuser, ep.database_name)
     )
     return postgres.dsn(user, password, "127.0.0.1", ep.database_host_port, name)
+
+
+def loopback_n8n_reader_url(model: EnvironmentModel, password: str) -> str | None:
+    """The URL `kaizenity health` reads n8n's workflows and executions with: n8n's database on the host's loopback,
+    as the read-only login the seeder makes (bootstrap/app_login.py N8N_READER_USER); None when not published."""
+    from bootstrap.app_login import N8N_READER_USER
+
+    ep = model.endpoints
+    if ep.database_host_port is None:
+        return None
+    return postgres.dsn(N8N_READER_USER, password, "127.0.0.1", ep.database_host_port, ep.n8n_database_name)

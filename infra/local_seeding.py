@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from infra.local_endpoints import LocalEndpoints
+from infra.secret_generation import generate_secrets
 from infra.seeding import seed_environment
 from infra.stack_files import load_stack_config
 from workflows.definitions import values_from_secrets
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from workflows.seed import SeedReport
 
 Progress = Callable[[str], None]
+READER_SECRET = "n8nReaderDbPassword"  # noqa: S105 - a secret's name in the registry
 
 # Where the seed values of external services come from on a laptop or in CI (the health checks read the same).
 SEED_VALUES_FROM_ENV = {
@@ -65,21 +68,38 @@ def seed_workflows(
     *,
     dry_run: bool = False,
 ) -> SeedReport:
-    """App login role, then the seed workflows; remembers the API key and credential fingerprints in `endpoints`
-    (the caller saves them). With `dry_run`, only reports what would change."""
+    """App login role, the seed workflows, then health's read-only login; remembers the credential fingerprints and
+    the reader's URL in `endpoints` (the caller saves them). With `dry_run`, only reports what would change."""
     if not endpoints.n8n_url or not endpoints.database_url:
         raise ValueError(f"environment {endpoints.prefix} publishes no n8n or database port: cannot seed from here")
     values = seed_values_for(endpoints, endpoints.database_url.rsplit("/", 1)[1], overrides or {})
-    report, endpoints.n8n_api_key = seed_environment(
+    reader_password = endpoints.secrets.get(READER_SECRET)
+    if not dry_run and reader_password is None and endpoints.n8n_database_url:
+        # An environment started before health had its own login: generate its secret now (saved by the caller).
+        reader_password = endpoints.secrets[READER_SECRET] = generate_secrets([READER_SECRET])[READER_SECRET]
+    n8n_database = urlsplit(endpoints.n8n_database_url).path.lstrip("/") if endpoints.n8n_database_url else None
+    report = seed_environment(
         n8n_url=endpoints.n8n_url,
         database_url=endpoints.database_url,
         owner_password=endpoints.secrets["n8nOwnerPassword"],
         values=values,
-        api_key=endpoints.n8n_api_key,
+        n8n_database=n8n_database,
+        reader_password=reader_password,
         known_fingerprints=endpoints.credential_fingerprints,
         dry_run=dry_run,
         progress=progress,
     )
     if not dry_run:
         endpoints.credential_fingerprints = report.credential_fingerprints
+        if endpoints.n8n_database_url and reader_password:
+            endpoints.n8n_reader_database_url = reader_url(endpoints.n8n_database_url, reader_password)
     return report
+
+
+def reader_url(n8n_database_url: str, password: str) -> str:
+    """n8n's database URL (host, port, database) as health's read-only login."""
+    from bootstrap.app_login import N8N_READER_USER
+    from infra.services.postgres import dsn
+
+    parts = urlsplit(n8n_database_url)
+    return dsn(N8N_READER_USER, password, parts.hostname or "127.0.0.1", parts.port or 5432, parts.path.lstrip("/"))

@@ -10,7 +10,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from infra.local_endpoints import LocalEndpoints
+from infra.local_endpoints import RETIRED_STATE_KEYS, LocalEndpoints
 from infra.project_files import state_dir
 
 __all__ = ["load_state", "save_state", "state_dir", "state_file", "write_private_file"]
@@ -41,7 +41,10 @@ def load_state(prefix: str) -> LocalEndpoints | None:
     path = state_file(prefix)
     if not path.is_file():
         return None
-    return LocalEndpoints(**json.loads(path.read_text(encoding="utf-8")))
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key in RETIRED_STATE_KEYS:  # e.g. the n8n API key older versions kept
+        data.pop(key, None)
+    return LocalEndpoints(**data)
 
 
 def remove_state(prefix: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from infra.environment import build_environment, loopback_database_url
+from infra.environment import build_environment, loopback_database_url, loopback_n8n_reader_url
 from infra.model import EnvironmentModel, SecretRef, ServiceSpec, resolve_secret
 from infra.rotation_resource import role_passwords_for
 from infra.secrets import seed_secret_keys
@@ -354,6 +354,9 @@ def export_outputs(settings: Settings, model: EnvironmentModel, environment: Kai
     database_url = superuser_url(settings, model)
     if database_url is not None:
         pulumi.export("databaseUrl", database_url)
+        # What `kaizenity health --stack` reads n8n's workflows and executions with: the read-only login (secret).
+        reader = resolve(SecretRef("n8nReaderDbPassword")).apply(lambda pw: loopback_n8n_reader_url(model, pw) or "")
+        pulumi.export("n8nReaderDatabaseUrl", reader)
 
 
 def seed_workflows(
@@ -387,4 +390,6 @@ def seed_workflows(
         values=secrets.apply(values),
         opts=pulumi.ResourceOptions(parent=environment, depends_on=[migrations, environment.services["n8n"].container]),
         database_instance=environment.services["postgres"].container_id,
+        n8n_database=ep.n8n_database_name,
+        reader_password=resolve(SecretRef("n8nReaderDbPassword")),
     )

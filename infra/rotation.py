@@ -52,6 +52,9 @@ ROTATIONS: dict[str, Rotation] = {
     "appDatabasePassword": Rotation("appDatabasePassword", role_name="kaizenity_n8n", reseed=True),
     # postgres_exporter's login (bootstrap/app_login.py MONITORING_USER); skipped where monitoring is off (no role)
     "monitoringDatabasePassword": Rotation("monitoringDatabasePassword", role_name="kaizenity_monitor"),
+    # health's read-only login to n8n's database (bootstrap/app_login.py N8N_READER_USER): the seed sets it too, and
+    # with Pulumi the seed-workflows resource re-runs on a new value; locally the re-seed records the new URL.
+    "n8nReaderDbPassword": Rotation("n8nReaderDbPassword", role_name="kaizenity_n8n_reader", reseed=True),
     "n8nOwnerPassword": Rotation("n8nOwnerPassword", n8n_owner=True),
     "gatewayEditorPassword": Rotation("gatewayEditorPassword"),
     "redisPassword": Rotation("redisPassword"),

@@ -86,6 +86,17 @@ SECRETS: tuple[SecretSpec, ...] = (
         rule=Rule.N8N_PASSWORD,
         example="<24 characters, with A-Z and 0-9>",
     ),
+    # `kaizenity health`'s read-only login to n8n's database (bootstrap/app_login.py N8N_READER_USER): the seeder
+    # makes it and grants it a few columns of n8n's workflow and execution tables, nothing else.
+    SecretSpec(
+        "n8nReaderDbPassword",
+        "the password of the read-only login health reads n8n's workflows and executions with (kaizenity_n8n_reader)",
+        Needed.BY_SEEDING,
+        16,
+        32,
+        rule=Rule.URL_SAFE,  # it goes into the health exporter's database URL unencoded
+        example="<32 characters A-Z a-z 0-9 _ ->",
+    ),
     SecretSpec(
         "appDatabasePassword",
         "the password of the login role the workflows use (kaizenity_n8n, in kaizenity_app)",

@@ -3,9 +3,10 @@
 Its `definitions` input maps each workflow file to the hash of its content, so `pulumi preview` shows exactly
 which workflow files changed, and an `up` with no changed file (and unchanged values) changes nothing. Create
 and update run the same seeder (`infra.seeding.seed_environment`) as `kaizenity workflows seed` and the local
-engine: the app login role, then
-owner and API key, credentials, workflows (validated first: one invalid file, nothing deployed). The API key and
-the credential fingerprints are kept in the resource's state (secret), so later runs reuse them.
+engine: the app login role, then owner, a short-lived API key (deleted when the run ends), credentials, workflows
+(validated first: one invalid file, nothing deployed), then health's read-only login to n8n's database. The
+credential fingerprints are kept in the resource's state (secret), so later runs reuse them; no API key is kept
+(states written by older versions hold an `apiKey` output: the next update drops it).
 
 Like the migrations, it runs from the Pulumi host and needs n8n and PostgreSQL published on loopback there.
 """
@@ -23,9 +24,9 @@ from workflows.definitions import DEFINITIONS_DIR, ROOT
 
 # Every output that holds a secret or is derived from one. The dynamic provider does not accept secrets, so the
 # engine re-marks outputs secret only where a same-named *input* was secret (pulumi/pulumi
-# pkg/resource/plugin/provider_plugin.go `annotateSecrets`): `apiKey` and `credentialFingerprints` are outputs
-# only and would land in state in plain text without this list (issue 10, defect 3).
-SECRET_OUTPUTS = ["apiKey", "credentialFingerprints", "values", "valuesHash", "ownerPassword", "databaseUrl"]
+# pkg/resource/plugin/provider_plugin.go `annotateSecrets`): `credentialFingerprints` is an output only and would
+# land in state in plain text without this list (issue 10, defect 3).
+SECRET_OUTPUTS = ["credentialFingerprints", "values", "valuesHash", "ownerPassword", "databaseUrl", "readerPassword"]
 
 
 def definition_hashes() -> dict[str, str]:
@@ -52,6 +53,11 @@ class SeedWorkflowsProvider(ResourceProvider):
         changed = bool(changed_definitions(olds, news)) or values_changed or olds.get("n8nUrl") != news.get("n8nUrl")
         # A rotated n8nOwnerPassword must reach n8n (update sets it there with the old one).
         changed = changed or olds.get("ownerPassword") != news.get("ownerPassword")
+        # Health's reader login: a new or rotated password is set by the seeder (an old state has none: seed again).
+        changed = changed or olds.get("readerPassword") != news.get("readerPassword")
+        changed = changed or olds.get("n8nDatabase") != news.get("n8nDatabase")
+        # A state written by an older version keeps an n8n API key: seed again, which deletes it in n8n and here.
+        changed = changed or bool(olds.get("apiKey"))
         # n8n's own database and the app login live on the same PostgreSQL: recreated means seed again.
         changed = changed or database_was_recreated(olds, news)
         return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
@@ -72,17 +78,17 @@ class SeedWorkflowsProvider(ResourceProvider):
 
             # n8n stores the owner's password hash: a rotated n8nOwnerPassword is set there with the old one first.
             change_owner_password(props["n8nUrl"], old_owner_password, props["ownerPassword"])
-        report, api_key = seed_environment(
+        report = seed_environment(
             n8n_url=props["n8nUrl"],
             database_url=props["databaseUrl"],
             owner_password=props["ownerPassword"],
             values=dict(props["values"]),
-            api_key=olds.get("apiKey"),
+            n8n_database=props.get("n8nDatabase"),
+            reader_password=props.get("readerPassword"),
             known_fingerprints=olds.get("credentialFingerprints"),
         )
         return {
             **props,
-            "apiKey": api_key,
             "credentialFingerprints": report.credential_fingerprints,
             IDENTITY_OUTPUT: system_identifier(props["databaseUrl"]),
         }
@@ -101,6 +107,8 @@ class SeedWorkflows(pulumi.dynamic.Resource):
         values: pulumi.Input[dict[str, str]],
         opts: pulumi.ResourceOptions | None = None,
         database_instance: pulumi.Input[str] | None = None,
+        n8n_database: str | None = None,
+        reader_password: pulumi.Input[str] | None = None,
     ) -> None:
         values_output = pulumi.Output.from_input(values)
         super().__init__(
@@ -115,7 +123,9 @@ class SeedWorkflows(pulumi.dynamic.Resource):
                 "definitions": definition_hashes(),
                 # The PostgreSQL container's id: a replaced database server is seeded again.
                 INSTANCE_INPUT: database_instance,
-                "apiKey": None,
+                # Health's read-only login to n8n's database (bootstrap/app_login.py ensure_n8n_reader).
+                "n8nDatabase": n8n_database,
+                "readerPassword": pulumi.Output.secret(reader_password) if reader_password is not None else None,
                 "credentialFingerprints": None,
                 IDENTITY_OUTPUT: None,
             },

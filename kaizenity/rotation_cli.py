@@ -33,7 +33,8 @@ import click
 @click.option("--yes", "-y", is_flag=True, help="Pulumi: skip the interactive preview confirmation.")
 def rotate(secret: str, stack: str, *, local: bool, prefix: str | None, value_file: TextIO | None, yes: bool) -> None:
     """Rotate SECRET (postgresPassword, n8nDbPassword, appDatabasePassword, monitoringDatabasePassword,
-    gatewayEditorPassword, n8nOwnerPassword, redisPassword) and roll the environment onto it; nothing stored is lost."""
+    n8nReaderDbPassword, gatewayEditorPassword, n8nOwnerPassword, redisPassword) and roll the environment onto it;
+    nothing stored is lost."""
     from infra.rotation import RotationError, rotation_for
     from infra.secret_generation import generate_secrets
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -17,8 +18,9 @@ import httpx
 from healthchecks.httpclient import retry_after_seconds
 
 # What the key is used for, nothing more: seeding (workflows incl. retire-by-delete; credentials are created and
-# updated, never deleted) and `kaizenity health` (workflow list, executions). n8n 2.8.4 signs the key as a JWT
-# (dist/services/public-api-key.service.js, generateApiKey); `expiresAt` would be unix seconds.
+# updated, never deleted). n8n 2.8.4's community edition ignores them and gives the key all of the owner's scopes
+# (docs/security.md), which is why the seeder deletes its key when it is done (workflows/deploy.py). n8n signs the
+# key as a JWT (dist/services/public-api-key.service.js, generateApiKey) with `expiresAt` (unix seconds) in it.
 OWNER_SCOPES = [
     "workflow:create", "workflow:read", "workflow:update", "workflow:delete", "workflow:list",
     "workflow:activate", "workflow:deactivate", "credential:create", "credential:update", "credential:list",
@@ -147,10 +149,30 @@ class N8nSession:
         body = {"currentPassword": current, "newPassword": new}
         _check(self._http.patch("/rest/me/password", json=body), "owner password change")
 
-    def create_api_key(self, label: str) -> str:
-        body = {"label": label, "scopes": OWNER_SCOPES, "expiresAt": None}
-        data = _check(self._http.post("/rest/api-keys", json=body), "API key creation")
-        return str(data["data"]["rawApiKey"])
+    def create_api_key(self, label: str, expires_at: int | None) -> ApiKey:
+        """A new API key of the logged-in user; `expires_at` in unix seconds (n8n signs it into the key's JWT and
+        refuses the key after it), None for a key that never expires."""
+        body = {"label": label, "scopes": OWNER_SCOPES, "expiresAt": expires_at}
+        data = _check(self._http.post("/rest/api-keys", json=body), "API key creation")["data"]
+        return ApiKey(str(data["id"]), str(data["label"]), str(data["rawApiKey"]))
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        """The logged-in user's API keys, redacted by n8n: `id`, `label`, `expiresAt`..., never the raw key."""
+        return list(_check(self._http.get("/rest/api-keys"), "GET /rest/api-keys")["data"])
+
+    def delete_api_key(self, key_id: str) -> None:
+        """n8n 2.8.4 dist/controllers/api-keys.controller.js `deleteApiKey`: DELETE /rest/api-keys/:id (the
+        `user_api_keys.id` of one of the logged-in user's keys; deleting an unknown id succeeds)."""
+        _check(self._http.delete(f"/rest/api-keys/{key_id}"), "API key deletion")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One minted key: n8n's id (to delete it), its label, and the raw key (a secret)."""
+
+    id: str
+    label: str
+    raw: str = field(repr=False)
 
 
 class PublicApi:

@@ -14,7 +14,7 @@ both. Memory: `monitoring.memoryMb` is split among the containers (FIXED_MEMORY_
 
 from __future__ import annotations
 
-from bootstrap.app_login import MONITORING_USER
+from bootstrap.app_login import MONITORING_USER, N8N_READER_USER
 from infra.model import EnvValue, FileUpload, HealthCheck, PortBinding, SecretRef, ServiceSpec, VolumeMount
 from infra.project_files import monitoring_dir
 from infra.services import gateway, n8n, postgres, redis
@@ -283,6 +283,14 @@ def _health_exporter(settings: Settings) -> ServiceSpec:
         env.append(("KAIZENITY_BACKUPS_DATABASE_URL", env[0][1]))
     port = PORTS[HEALTH_EXPORTER]
     serve = f"exec python3 -m healthchecks --serve :{port}"
+    # n8n's seed workflows and failed executions (FailedExecutionsHigh), read from n8n's database as the read-only
+    # login the seeder grants (issue 14: no API key). The URL carries the password: built here from the
+    # environment, never written into the model (n8nReaderDbPassword is URL-safe by rule).
+    env.append(("N8N_READER_PASSWORD", SecretRef("n8nReaderDbPassword")))
+    reader = (
+        f"postgresql://{N8N_READER_USER}:$N8N_READER_PASSWORD@{postgres.NAME}:{postgres.PORT}/{settings.n8n.database}"
+    )
+    serve = f'KAIZENITY_N8N_READER_DATABASE_URL="{reader}" {serve}'
     if settings.n8n.queue_mode:  # issue 12's redis and queue probes (QueueWorkersDead, QueueBacklogGrowing)
         # redis:// URLs carry the password: built here from the environment, never written into the model.
         env += [

@@ -17,6 +17,11 @@ What it mirrors, and where that is written:
 - The login answers `Set-Cookie: n8n-auth=<jwt>` (AuthService.issueCookie); a wrong password is 401 "Wrong
   username or password. Do you have caps lock on?". PATCH /rest/me/password {currentPassword, newPassword} needs
   the cookie (me.controller.ts `updatePassword`).
+- The owner's API keys (n8n 2.8.4 dist/controllers/api-keys.controller.js, all behind the cookie): POST
+  /rest/api-keys {label, scopes, expiresAt} answers the record with `rawApiKey` (a duplicate label is HTTP 500
+  "There is already an entry with this name"), GET lists them redacted, DELETE /rest/api-keys/:id deletes one
+  (an unknown id too: public-api-key.service.js `deleteApiKeyForUser` is a plain repository delete). `api_keys`
+  holds what n8n's `user_api_keys` would. GET /rest/settings says the owner is set up.
 
 `window_s` is the stand-in's only liberty: unit tests shorten the minute to seconds.
 """
@@ -56,6 +61,8 @@ class N8nLoginFake(FakeApi):
         self._windows: dict[str, _Window] = {}
         self._sessions: set[str] = set()
         self._limiter_lock = threading.Lock()
+        self.api_keys: dict[str, dict[str, object]] = {}
+        self.refuse_deletes = False  # n8n failing (its database gone) at the end of a run
 
     def error(self, status: int, message: str) -> Response:
         return Response(status, {"code": status, "message": message})
@@ -65,6 +72,10 @@ class N8nLoginFake(FakeApi):
             return self._login(request)
         if request.method == "PATCH" and request.path == "/rest/me/password":
             return self._change_password(request)
+        if request.method == "GET" and request.path == "/rest/settings":
+            return Response(200, {"data": {"userManagement": {"showSetupOnFirstLoad": False}}})
+        if request.path.startswith("/rest/api-keys"):
+            return self._api_keys(request)
         return self.error(404, f"{request.method} {request.path} is not part of this stand-in")
 
     def _login(self, request: Request) -> Response:
@@ -102,10 +113,35 @@ class N8nLoginFake(FakeApi):
                 return True, headers
             return False, {**headers, "Retry-After": str(reset_s)}
 
-    def _change_password(self, request: Request) -> Response:
+    def _signed_in(self, request: Request) -> bool:
         cookie = request.headers.get("cookie", "")
-        token = cookie.removeprefix("n8n-auth=").split(";", 1)[0]
-        if token not in self._sessions:
+        return cookie.removeprefix("n8n-auth=").split(";", 1)[0] in self._sessions
+
+    def _api_keys(self, request: Request) -> Response:
+        if not self._signed_in(request):
+            return self.error(401, "Unauthorized")
+        if request.method == "GET":
+            return Response(200, {"data": [{**key, "apiKey": "******"} for key in self.api_keys.values()]})
+        if request.method == "POST":
+            body = json.loads(request.body or b"{}")
+            if any(key["label"] == body["label"] for key in self.api_keys.values()):
+                return self.error(500, "There is already an entry with this name")
+            key_id = secrets.token_hex(8)
+            record = {"id": key_id, "label": body["label"], "scopes": body["scopes"], "expiresAt": body["expiresAt"]}
+            self.api_keys[key_id] = {**record, "apiKey": f"raw-{key_id}"}
+            return Response(200, {"data": {**record, "apiKey": "******", "rawApiKey": f"raw-{key_id}"}})
+        if request.method == "DELETE":
+            return self._delete_api_key(request.path.rsplit("/", 1)[1])
+        return self.error(404, f"{request.method} {request.path} is not part of this stand-in")
+
+    def _delete_api_key(self, key_id: str) -> Response:
+        if self.refuse_deletes:
+            return self.error(503, "Database is not ready!")
+        self.api_keys.pop(key_id, None)
+        return Response(200, {"data": {"success": True}})
+
+    def _change_password(self, request: Request) -> Response:
+        if not self._signed_in(request):
             return self.error(401, "Unauthorized")
         body = json.loads(request.body or b"{}")
         if body.get("currentPassword") != self.password:

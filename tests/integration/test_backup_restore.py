@@ -231,11 +231,9 @@ def test_drill_ends_with_health_ok_and_the_seed_workflows_running(target: LocalE
     assert target.database_url
     assert target.n8n_database_url
     with psycopg.connect(target.n8n_database_url, autocommit=True) as conn:
-        seeder_keys = conn.execute(
-            """SELECT "apiKey" FROM user_api_keys WHERE label LIKE 'kaizenity-seeder%'"""
-        ).fetchall()
-    # The restored database brought the source's keys along: only the one minted after the restore may remain.
-    assert seeder_keys == [(target.n8n_api_key,)], f"{len(seeder_keys)} seeder API keys after reconcile"
+        seeder_keys = conn.execute("SELECT label FROM user_api_keys WHERE label LIKE 'kaizenity-seeder%'").fetchall()
+    # The restored database brought the source's keys along; the reconciling seed deleted them and its own.
+    assert seeder_keys == [], f"seeder API keys left after reconcile: {seeder_keys}"
     with psycopg.connect(target.database_url, autocommit=True) as conn:
         restored_at = conn.execute("SELECT now()").fetchone()
         deadline = time.monotonic() + 120
@@ -257,7 +255,7 @@ def test_drill_ends_with_health_ok_and_the_seed_workflows_running(target: LocalE
         "database": {"url": target.database_url},
         "n8n": {
             "url": target.n8n_url,
-            "api_key": target.n8n_api_key,
+            "database_url": target.n8n_reader_database_url,
             "failed_executions_window_minutes": since_restore_min,
         },
         "gateway": {"url": target.gateway_url, "ca_file": target.ca_file, "tls_internal": True},

@@ -35,10 +35,9 @@ ROWS = (
 
 
 @pytest.fixture
-def api(kaizenity_stack: LocalEndpoints) -> Iterator[PublicApi]:
+def api(kaizenity_stack: LocalEndpoints, n8n_api_key: str) -> Iterator[PublicApi]:
     assert kaizenity_stack.n8n_url
-    assert kaizenity_stack.n8n_api_key
-    client = PublicApi(kaizenity_stack.n8n_url, kaizenity_stack.n8n_api_key)
+    client = PublicApi(kaizenity_stack.n8n_url, n8n_api_key)
     yield client
     client.close()
 

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from bootstrap.app_login import N8N_READER_USER
 from bootstrap.catalog import load_migrations
 from bootstrap.runner import apply_migrations
 from healthchecks.config import build_plan
@@ -21,6 +22,9 @@ from healthchecks.report import Report
 from healthchecks.result import Status
 from healthchecks.runner import run
 from infra.local_endpoints import LocalEndpoints
+from infra.local_seeding import seed_workflows
+from workflows.deploy import SEEDER_KEY_LABEL
+from workflows.n8n_api import N8nSession, PublicApi
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 3.0
@@ -30,7 +34,7 @@ def settings(stack: LocalEndpoints, **overrides: dict[str, Any]) -> dict[str, An
     values: dict[str, Any] = {
         "defaults": {"timeout": TIMEOUT},
         "database": {"url": stack.database_url},
-        "n8n": {"url": stack.n8n_url, "api_key": stack.n8n_api_key},
+        "n8n": {"url": stack.n8n_url, "database_url": stack.n8n_reader_database_url},
         "gateway": {"url": stack.gateway_url, "ca_file": stack.ca_file, "tls_internal": True},
     }
     for section, changes in overrides.items():
@@ -45,7 +49,7 @@ def probe(stack: LocalEndpoints, name: str, **overrides: dict[str, Any]) -> tupl
     elapsed = time.monotonic() - started
     for fmt in ("table", "json", "prometheus", "nagios"):
         text = render(report, fmt, plan.redactor, color=False)
-        for secret in (stack.secrets["postgresPassword"], stack.n8n_api_key or "-"):
+        for secret in (stack.secrets["postgresPassword"], stack.secrets["n8nReaderDbPassword"]):
             assert secret not in text, f"a secret leaked in the {fmt} output"
     return report, elapsed
 
@@ -153,3 +157,112 @@ def test_stopped_gateway_is_critical_then_recovers(kaizenity_stack: LocalEndpoin
             return
         time.sleep(0.5)
     pytest.fail(f"gateway did not recover: {report.results[0].summary}")
+
+
+# --- issue 14: no n8n API key is kept; health reads n8n's state through a read-only login -------------------------
+
+ROLLUP = "Kaizenity: analytics rollup"  # an active seed workflow whose brief deactivation harms nothing
+
+
+def n8n_rows(stack: LocalEndpoints, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """A statement in n8n's database as n8n's own role (the test's view, not health's)."""
+    assert stack.n8n_database_url
+    with psycopg.connect(stack.n8n_database_url, autocommit=True) as conn:
+        cursor = conn.execute(statement, params or None)
+        return cursor.fetchall() if cursor.description else []
+
+
+def n8n_checks(stack: LocalEndpoints) -> dict[str, Any]:
+    report, _ = probe(stack, "n8n", n8n={"heartbeat": False})
+    return {check.name: check for check in report.results[0].checks}
+
+
+def test_seeding_leaves_no_api_key_and_health_reads_n8n_without_one(kaizenity_stack: LocalEndpoints) -> None:
+    """A key a crashed older run left behind and the run's own key are both gone after `seed`; health has no key and
+    still reports the seed workflows and failed executions, from n8n's database as the read-only login."""
+    assert kaizenity_stack.n8n_url
+    session = N8nSession(kaizenity_stack.n8n_url)
+    try:  # what a crashed run of an older version left: a seeder key that never expires
+        session.login(kaizenity_stack.n8n_owner_email, kaizenity_stack.secrets["n8nOwnerPassword"])
+        session.create_api_key(f"{SEEDER_KEY_LABEL} 2025-01-01T00:00:00Z", expires_at=None)
+    finally:
+        session.close()
+    assert n8n_rows(kaizenity_stack, "SELECT 1 FROM user_api_keys WHERE label LIKE 'kaizenity-seeder%'")
+    seed_workflows(kaizenity_stack)  # what `kaizenity workflows seed` runs
+    left = n8n_rows(kaizenity_stack, "SELECT label FROM user_api_keys WHERE label NOT LIKE 'kaizenity-test %'")
+    assert left == [], f"API keys left in n8n after seeding: {left}"
+    assert not hasattr(kaizenity_stack, "n8n_api_key")
+    assert "api_key" not in settings(kaizenity_stack)["n8n"]
+    checks = n8n_checks(kaizenity_stack)
+    assert checks["workflows"].status is Status.OK, checks["workflows"]
+    assert checks["workflows"].text.endswith("seed workflows active")
+    assert checks["executions"].text.startswith(("0 failed executions", "1 failed", "2 failed")), checks["executions"]
+
+
+def test_the_reader_login_sees_only_its_columns(kaizenity_stack: LocalEndpoints) -> None:
+    assert kaizenity_stack.n8n_reader_database_url
+    with psycopg.connect(kaizenity_stack.n8n_reader_database_url, autocommit=True) as conn:
+        assert conn.execute('SELECT count(*) FROM workflow_entity WHERE "activeVersionId" IS NOT NULL').fetchone()
+        for statement in (
+            "SELECT data FROM execution_data LIMIT 1",
+            "SELECT data FROM credentials_entity LIMIT 1",
+            'SELECT "apiKey" FROM user_api_keys LIMIT 1',
+            'SELECT password FROM "user" LIMIT 1',
+            "SELECT nodes FROM workflow_entity LIMIT 1",
+            "SELECT * FROM execution_entity LIMIT 1",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+        write = "UPDATE workflow_entity SET name = name WHERE false"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute(write)  # read-only by default ...
+        conn.execute("SET default_transaction_read_only = off")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(write)  # ... and by privilege
+
+
+def test_inactive_seed_workflow_and_failed_executions_come_from_the_database(
+    kaizenity_stack: LocalEndpoints, n8n_api_key: str
+) -> None:
+    assert kaizenity_stack.n8n_url
+    api = PublicApi(kaizenity_stack.n8n_url, n8n_api_key)
+    rollup = next(w for w in api.workflows() if w["name"] == ROLLUP)
+    api.set_active(str(rollup["id"]), False)
+    try:
+        checks = n8n_checks(kaizenity_stack)
+    finally:
+        api.set_active(str(rollup["id"]), True)
+        api.close()
+    assert checks["workflows"].status is Status.CRITICAL
+    assert checks["workflows"].text == f"seed workflows inactive: {ROLLUP}"
+    before = int(checks["executions"].text.split()[0])
+    # Failed executions as n8n records them (status error, and crashed ones), one outside the window.
+    insert = (
+        'INSERT INTO execution_entity (finished, mode, status, "createdAt", "startedAt", "stoppedAt", "workflowId") '
+        "VALUES (false, 'trigger', %s, now() - %s::interval, now() - %s::interval, now(), %s) RETURNING id"
+    )
+    ids = [
+        n8n_rows(kaizenity_stack, insert, (status, age, age, str(rollup["id"])))[0][0]
+        for status, age in (("error", "5 minutes"), ("crashed", "10 minutes"), ("error", "5 hours"))
+    ]
+    try:
+        checks = n8n_checks(kaizenity_stack)
+    finally:
+        n8n_rows(kaizenity_stack, "DELETE FROM execution_entity WHERE id = ANY(%s)", (ids,))
+    assert checks["executions"].status in {Status.WARNING, Status.CRITICAL}
+    assert checks["executions"].text.startswith(f"{before + 2} failed executions in the last 60 min")
+    assert str(rollup["id"]) in checks["executions"].text
+
+
+def test_a_missing_grant_names_the_cause_and_the_fix_then_seeding_repairs_it(kaizenity_stack: LocalEndpoints) -> None:
+    n8n_rows(kaizenity_stack, f"REVOKE SELECT ON workflow_entity FROM {N8N_READER_USER}")
+    report, _ = probe(kaizenity_stack, "n8n", n8n={"heartbeat": False})
+    result = report.results[0]
+    checks = {check.name: check for check in result.checks}
+    assert checks["workflows"].status is Status.CRITICAL
+    assert "lacks a privilege" in checks["workflows"].text
+    assert "permission denied for table workflow_entity" in checks["workflows"].text
+    assert "kaizenity workflows seed" in result.remediation
+    assert checks["executions"].status is Status.OK, "the other check still reports"
+    seed_workflows(kaizenity_stack)
+    assert n8n_checks(kaizenity_stack)["workflows"].status is Status.OK

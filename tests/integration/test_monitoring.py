@@ -27,6 +27,7 @@ from infra.host_ports import free_port
 from infra.local_endpoints import LocalEndpoints
 from infra.services import monitoring
 from tests.fakes.telegram_bot_api import FakeTelegram
+from tests.integration.n8n_keys import n8n_test_key
 from workflows.n8n_api import PublicApi
 
 pytestmark = pytest.mark.integration
@@ -160,13 +161,30 @@ def test_prometheus_scrapes_n8n_the_gateway_and_every_exporter(monitored: Monito
         "the health exporter's database probe to succeed (as kaizenity_monitor)",
         lambda: (promql(monitored, 'kaizenity_probe_status{probe="database"}'), _database_probe(monitored)),
     )
+    # FailedExecutionsHigh's input: the n8n probe reads failed executions (and the seed workflows) from n8n's
+    # database as the read-only login kaizenity_n8n_reader; with no API key it had none before (issue 14).
+    wait_for(
+        lambda: promql(monitored, 'kaizenity_probe_failed_executions{probe="n8n"}'),
+        90,
+        "the health exporter's failed-execution count (n8n's database, read-only login)",
+        lambda: _exporter_probe(monitored, "n8n"),
+    )
+    answer = _exporter_probe(monitored, "n8n")
+    assert 'kaizenity_probe_workflows{probe="n8n"}' in answer, answer
+    assert "n8n.state" not in answer, answer  # configured: the reader URL reached the exporter
     caddy = wait_for(lambda: promql(monitored, 'count({job="gateway", __name__=~"caddy_.+"})'), 60, "Caddy metrics")
     assert int(caddy[0]["value"][1]) > 0
 
 
 def _database_probe(monitored: Monitored) -> str:
     """The health exporter's own answer for the database probe, from inside its container."""
-    script = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9840/probe?target=database').read().decode())"
+    return _exporter_probe(monitored, "database")
+
+
+def _exporter_probe(monitored: Monitored, target: str) -> str:
+    """The health exporter's own answer for one probe, from inside its container."""
+    url = f"http://127.0.0.1:9840/probe?target={target}"
+    script = f"import urllib.request; print(urllib.request.urlopen('{url}').read().decode())"
     done = monitored.container("health-exporter").exec_run(["python3", "-c", script])
     return str(done.output.decode(errors="replace"))[-1500:]
 
@@ -212,14 +230,14 @@ def test_alertmanager_accepts_its_rendered_configuration(monitored: Monitored) -
 def test_every_seed_workflow_reports_to_the_error_workflow(monitored: Monitored) -> None:
     endpoints = monitored.endpoints
     assert endpoints.n8n_url
-    assert endpoints.n8n_api_key
-    api = PublicApi(endpoints.n8n_url, endpoints.n8n_api_key)  # closed with the test process
-    ours = {w["name"]: w for w in api.workflows() if str(w["name"]).startswith("Kaizenity: ")}
-    handler = ours.pop("Kaizenity: error handler")
-    assert len(ours) >= 5
-    for name, summary in ours.items():
-        settings = api.workflow(str(summary["id"])).get("settings") or {}
-        assert settings.get("errorWorkflow") == str(handler["id"]), name
+    with n8n_test_key(endpoints) as key:
+        api = PublicApi(endpoints.n8n_url, key)  # closed with the test process
+        ours = {w["name"]: w for w in api.workflows() if str(w["name"]).startswith("Kaizenity: ")}
+        handler = ours.pop("Kaizenity: error handler")
+        assert len(ours) >= 5
+        for name, summary in ours.items():
+            settings = api.workflow(str(summary["id"])).get("settings") or {}
+            assert settings.get("errorWorkflow") == str(handler["id"]), name
 
 
 def test_failing_seed_workflow_is_recorded_and_alerted(monitored: Monitored) -> None:
@@ -249,12 +267,13 @@ def test_failing_seed_workflow_is_recorded_and_alerted(monitored: Monitored) -> 
 def _recent_executions(monitored: Monitored) -> list[tuple[Any, ...]]:
     """The last executions n8n recorded (workflow, mode, status), to say why nothing was recorded."""
     endpoints = monitored.endpoints
-    reply = httpx.get(
-        f"{endpoints.n8n_url}/api/v1/executions",
-        params={"limit": 10, "includeData": "false"},
-        headers={"X-N8N-API-KEY": endpoints.n8n_api_key or ""},
-        timeout=10,
-    )
+    with n8n_test_key(endpoints) as key:
+        reply = httpx.get(
+            f"{endpoints.n8n_url}/api/v1/executions",
+            params={"limit": 10, "includeData": "false"},
+            headers={"X-N8N-API-KEY": key},
+            timeout=10,
+        )
     items = reply.json().get("data", []) if reply.status_code == 200 else [reply.status_code]
     logs = monitored.container("n8n").logs(tail=400).decode(errors="replace")
     errors = [line for line in logs.splitlines() if "Error Workflow" in line or "error workflow" in line][-5:]

@@ -75,7 +75,7 @@ def health(stack: LocalEndpoints, *probes: str, **queue: Any) -> Report:
     settings = {
         "defaults": {"timeout": 8.0},
         "database": {"url": stack.database_url},
-        "n8n": {"url": stack.n8n_url, "api_key": stack.n8n_api_key, "heartbeat": False},
+        "n8n": {"url": stack.n8n_url, "database_url": stack.n8n_reader_database_url, "heartbeat": False},
         "redis": {"url": stack.redis_url},
         "queue": {"expected_workers": len(WORKERS), "n8n_database_url": stack.n8n_database_url, **queue},
     }

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import psycopg
@@ -28,7 +29,14 @@ from workflows.deploy import OWNER_EMAIL
 from workflows.n8n_api import N8nApiError, N8nSession
 
 pytestmark = pytest.mark.integration
-ROTATED = ["n8nDbPassword", "postgresPassword", "appDatabasePassword", "gatewayEditorPassword", "n8nOwnerPassword"]
+ROTATED = [
+    "n8nDbPassword",
+    "postgresPassword",
+    "appDatabasePassword",
+    "n8nReaderDbPassword",
+    "gatewayEditorPassword",
+    "n8nOwnerPassword",
+]
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +131,18 @@ def test_every_rotatable_secret_rotates_and_the_environment_keeps_working(enviro
         assert stored[0][0] == number + 1, f"after {key}: nothing lost"
         assert rows(env.n8n_database_url, workflows)[0][0] == active_before
         print(f"rotated {key} in {elapsed:.1f} s")
-        if key in {"postgresPassword", "n8nDbPassword", "appDatabasePassword"}:
-            user = {"postgresPassword": "postgres", "n8nDbPassword": "n8n", "appDatabasePassword": "kaizenity_n8n"}
+        if key == "n8nReaderDbPassword":  # health's read-only login: the recorded URL carries the new password
+            assert env.n8n_reader_database_url
+            assert env.secrets[key] in unquote(env.n8n_reader_database_url)
+            published = 'SELECT count(*) FROM workflow_entity WHERE "activeVersionId" IS NOT NULL'
+            assert rows(env.n8n_reader_database_url, published)[0][0] == active_before
+        if key in {"postgresPassword", "n8nDbPassword", "appDatabasePassword", "n8nReaderDbPassword"}:
+            user = {
+                "postgresPassword": "postgres",
+                "n8nDbPassword": "n8n",
+                "appDatabasePassword": "kaizenity_n8n",
+                "n8nReaderDbPassword": "kaizenity_n8n_reader",
+            }
             host_and_database = env.database_url.split("@", 1)[1]
             with pytest.raises(psycopg.OperationalError):
                 psycopg.connect(f"postgresql://{user[key]}:{old}@{host_and_database}", connect_timeout=5).close()
@@ -176,13 +194,14 @@ def test_owner_password_rotation_waits_out_n8ns_login_rate_limit(environment: Lo
     print(f"n8n asked to retry after {retry_after} s; the rotation succeeded after {waited:.0f} s")
 
 
-def test_seed_provider_over_grpc_keeps_the_api_key_secret_and_rotates_the_owner_password(
+def test_seed_provider_over_grpc_keeps_no_api_key_and_rotates_the_owner_password(
     environment: LocalEndpoints,
 ) -> None:
     """The seed-workflows provider as the engine runs it (tests/unit/engine_harness.py), against the real n8n:
-    Create returns the API key in plain text (the provider does not accept secrets), so only
-    `additional_secret_outputs` keeps it out of the state file (defect 3); Update with a new owner password sets it in
-    n8n with the old one from `olds` (defect 5, Pulumi path)."""
+    Create returns no API key (issue 14: the run deletes its own) and n8n holds none afterwards; the outputs it
+    returns in plain text (the provider does not accept secrets) are kept out of the state file only by
+    `additional_secret_outputs` (defect 3); Update with a new owner password sets it in n8n with the old one from
+    `olds` (defect 5, Pulumi path)."""
     from infra.workflows_resource import SECRET_OUTPUTS, SeedWorkflowsProvider, _values_hash, definition_hashes
     from tests.unit.engine_harness import dynamic_provider, load_project, secret_in_state, with_provider
 
@@ -199,16 +218,24 @@ def test_seed_provider_over_grpc_keeps_the_api_key_secret_and_rotates_the_owner_
         "valuesHash": _values_hash(values),
         "definitions": definition_hashes(),
         "databaseInstance": env.containers["postgres"],
+        "n8nDatabase": "n8n",
+        "readerPassword": env.secrets["n8nReaderDbPassword"],
     }
-    secret_inputs = {"databaseUrl", "ownerPassword", "values", "valuesHash", "__provider"}
+    secret_inputs = {"databaseUrl", "ownerPassword", "values", "valuesHash", "readerPassword", "__provider"}
     new_owner = f"Rotated-{secrets.token_hex(6)}9"
     with dynamic_provider(load_project()) as plugin:
         plugin.configure()
         checked = plugin.check({}, with_provider(SeedWorkflowsProvider(), props))
         _, outs = plugin.create(checked)
-        assert outs["apiKey"], "the provider returns the key (plain: it does not accept secrets)"
-        assert {"apiKey", "credentialFingerprints"} <= secret_in_state(outs, secret_inputs, SECRET_OUTPUTS)
-        assert "apiKey" not in secret_in_state(outs, secret_inputs, []), "without the option: plain text in state"
+        assert "apiKey" not in outs, "no n8n API key is kept in the state"
+        assert env.n8n_database_url
+        with psycopg.connect(env.n8n_database_url, autocommit=True) as conn:
+            left = conn.execute("SELECT label FROM user_api_keys WHERE label LIKE 'kaizenity-seeder%'").fetchall()
+        assert left == [], f"the seeder's API key outlived its run: {left}"
+        assert outs["credentialFingerprints"], "the provider returns the fingerprints (plain: it accepts no secrets)"
+        assert {"credentialFingerprints", "readerPassword"} <= secret_in_state(outs, secret_inputs, SECRET_OUTPUTS)
+        without = secret_in_state(outs, secret_inputs, [])
+        assert "credentialFingerprints" not in without, "without the option: plain text in state"
         assert outs["systemIdentifier"]
         news = plugin.check(outs, {**checked, "ownerPassword": new_owner})
         assert plugin.diff("seed-workflows", outs, news).changes == 2, "a rotated owner password is a change"

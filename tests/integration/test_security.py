@@ -452,18 +452,15 @@ def test_upstream_sees_only_the_gateways_forwarding_headers(allow_listed_gateway
 
 # --- 5. secrets out of execution data, logs and backups ----------------------------------------------------------
 
-# Where a secret may sit in n8n's database: the seeder's API key is kept raw by n8n in user_api_keys (its lookup
-# key), a known exception until the key is removed after seeding (docs/security.md). The Telegram path token is
-# checked at the gateway and rewritten to a one-way internal route, so it is nowhere in n8n. Nothing else may
-# hold any secret in plain text, and nothing at all may hold one in logs.
-ALLOWED_IN_N8N_DB = {"n8nApiKey": {"user_api_keys"}}
+# Where a secret may sit in n8n's database: nowhere. The seeder's API key used to be kept raw in user_api_keys;
+# each seeding now deletes its key (workflows/deploy.py). The Telegram path token is checked at the gateway and
+# rewritten to a one-way internal route, so it is nowhere in n8n. Nothing may hold any secret in plain text, and
+# nothing at all may hold one in logs.
+ALLOWED_IN_N8N_DB: dict[str, set[str]] = {}
 
 
 def stack_secrets(stack: LocalEndpoints) -> dict[str, str]:
-    found = {key: value for key, value in stack.secrets.items() if value and len(value) >= 8}
-    if stack.n8n_api_key:
-        found["n8nApiKey"] = stack.n8n_api_key
-    return found
+    return {key: value for key, value in stack.secrets.items() if value and len(value) >= 8}
 
 
 def drive_inbound_traffic(gateway: Gateway, stack: LocalEndpoints, path: str) -> None:

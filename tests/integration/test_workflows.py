@@ -36,8 +36,8 @@ FAST = {"heartbeatUnit": "seconds", "heartbeatEvery": "2", "dispatchSeconds": "2
 def reseed(stack: LocalEndpoints, extra: dict[str, str] | None = None, directory: Path = DEFINITIONS_DIR) -> SeedReport:
     values = seed_values_for(stack, "kaizenity", {**FAST, **(extra or {})})
     assert stack.n8n_url
-    access = N8nAccess(stack.n8n_url, stack.secrets["n8nOwnerPassword"], api_key=stack.n8n_api_key)
-    report, stack.n8n_api_key = deploy_workflows(
+    access = N8nAccess(stack.n8n_url, stack.secrets["n8nOwnerPassword"])
+    report = deploy_workflows(
         access, values, known_fingerprints=stack.credential_fingerprints, definitions_dir=directory
     )
     stack.credential_fingerprints = report.credential_fingerprints
@@ -45,10 +45,9 @@ def reseed(stack: LocalEndpoints, extra: dict[str, str] | None = None, directory
 
 
 @pytest.fixture
-def api(kaizenity_stack: LocalEndpoints) -> Iterator[PublicApi]:
+def api(kaizenity_stack: LocalEndpoints, n8n_api_key: str) -> Iterator[PublicApi]:
     assert kaizenity_stack.n8n_url
-    assert kaizenity_stack.n8n_api_key
-    client = PublicApi(kaizenity_stack.n8n_url, kaizenity_stack.n8n_api_key)
+    client = PublicApi(kaizenity_stack.n8n_url, n8n_api_key)
     yield client
     client.close()
 

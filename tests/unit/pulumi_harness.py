@@ -30,6 +30,7 @@ TEST_SECRETS = {
     "telegramWebhookSecret": "telegram-webhook-secret-0008",
     "telegramWebhookPathToken": "telegram-path-token-value-0009",
     "monitoringDatabasePassword": "monitoring-db-login-secret-0011",
+    "n8nReaderDbPassword": "n8n-reader-login-secret-0012",
 }
 
 

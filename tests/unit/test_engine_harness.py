@@ -107,5 +107,7 @@ def test_program_registrations_carry_the_secret_outputs(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     dynamic = {r["name"]: r for r in records if r["type"] == DYNAMIC_TYPE}
-    assert {"apiKey", "credentialFingerprints"} <= set(dynamic["seed-workflows"]["additionalSecretOutputs"])
+    seed_secrets = set(dynamic["seed-workflows"]["additionalSecretOutputs"])
+    assert {"credentialFingerprints", "readerPassword"} <= seed_secrets
+    assert "apiKey" not in seed_secrets, "no n8n API key is kept in the state any more"
     assert "databaseUrl" in dynamic["schema-migrations"]["additionalSecretOutputs"]

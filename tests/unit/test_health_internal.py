@@ -9,12 +9,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bootstrap.catalog import MigrationFileError
 from healthchecks import gateway, n8n
 from healthchecks.context import ProbeContext
 from healthchecks.migrations import MigrationFile, compare, read_files
+from healthchecks.n8n_state import FailedExecution, N8nStateSource, Workflow
 from healthchecks.plan import Plan, Planned
 from healthchecks.redaction import Redactor
 from healthchecks.result import ProbeResult, Status
@@ -65,8 +67,30 @@ def test_read_files_has_the_runners_rule_for_stray_files(tmp_path: Path) -> None
 # --- n8n ----------------------------------------------------------------------------------------------------
 
 
+class FakeState(N8nStateSource):
+    """n8n's workflows and failed executions as the reader login would see them (the SQL itself is exercised
+    against a real n8n by tests/integration/test_health_probes.py)."""
+
+    def __init__(self) -> None:
+        self.workflows_list = [Workflow("Heartbeat", True)]
+        self.failed: list[FailedExecution] = []
+        self.error: Exception | None = None
+        self.asked_since: datetime | None = None
+
+    def workflows(self, budget: float) -> list[Workflow]:
+        if self.error:
+            raise self.error
+        return list(self.workflows_list)
+
+    def failed_executions(self, since: datetime, budget: float) -> list[FailedExecution]:
+        if self.error:
+            raise self.error
+        self.asked_since = since
+        return [item for item in self.failed if item.started_at is None or item.started_at >= since]
+
+
 def _n8n_target(fake: N8nFake, **overrides: object) -> n8n.N8nTarget:
-    values: dict[str, object] = {"url": fake.base_url, "api_key": API_KEY, "seed_workflows": ("Heartbeat",)}
+    values: dict[str, object] = {"url": fake.base_url, "state": FakeState(), "seed_workflows": ("Heartbeat",)}
     values.update(overrides)
     return n8n.N8nTarget(**values)  # type: ignore[arg-type]
 
@@ -96,32 +120,73 @@ def test_n8n_down_stops_after_liveness() -> None:
 
 
 def test_n8n_seed_workflow_inactive_or_missing() -> None:
+    state = FakeState()
+    state.workflows_list = [Workflow("Heartbeat", False)]
     with N8nFake(API_KEY) as fake:
-        fake.workflows[0]["active"] = False
-        result = n8n.probe(_n8n_target(fake, seed_workflows=("Heartbeat", "Coda sync")), ctx())
+        result = n8n.probe(_n8n_target(fake, state=state, seed_workflows=("Heartbeat", "Coda sync")), ctx())
     assert result.status is Status.CRITICAL
     assert "seed workflows missing: Coda sync" in result.summary
     assert "seed workflows inactive: Heartbeat" in result.summary
 
 
-def test_n8n_wrong_api_key_is_named_and_redacted() -> None:
-    with N8nFake("another-key") as fake:
+def test_n8n_state_comes_from_the_database_not_the_public_api() -> None:
+    """No API key anywhere: the fake's public API refuses every request, and the checks still report."""
+    with N8nFake("a-key-nobody-has") as fake:
         result = n8n.probe(_n8n_target(fake), ctx())
-    assert result.status is Status.CRITICAL
-    assert "n8n rejected the API key" in result.summary
-    assert API_KEY not in repr(result)
+    assert result.status is Status.OK, result
+    assert {check.name for check in result.checks} >= {"workflows", "executions"}
+    assert not hasattr(n8n.N8nTarget(url="http://n8n"), "api_key")
+
+
+def test_n8n_without_a_reader_skips_only_the_state_checks() -> None:
+    with N8nFake(API_KEY) as fake:
+        result = n8n.probe(_n8n_target(fake, state=None), ctx())
+    assert not {"workflows", "executions"} & {check.name for check in result.checks}
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "says"),
+    [
+        (psycopg.errors.InsufficientPrivilege("permission denied for table workflow_entity"), "critical", "privilege"),
+        (psycopg.errors.UndefinedTable('relation "workflow_entity" does not exist'), "critical", "tables"),
+        (psycopg.OperationalError('password authentication failed for user "kaizenity_n8n_reader"'), "critical", ""),
+        (psycopg.OperationalError("connection refused"), "unknown", ""),
+    ],
+)
+def test_n8n_reader_errors_name_the_cause_and_the_fix(error: Exception, status: str, says: str) -> None:
+    state = FakeState()
+    state.error = error
+    with N8nFake(API_KEY) as fake:
+        result = n8n.probe(_n8n_target(fake, state=state), ctx())
+    findings = {check.name: check for check in result.checks}
+    assert findings["workflows"].status is Status[status.upper()], findings["workflows"]
+    assert findings["executions"].status is Status[status.upper()]
+    assert says in findings["workflows"].text
+    assert "kaizenity workflows seed" in result.remediation
 
 
 def test_n8n_failed_executions_in_window() -> None:
     now = datetime.now(UTC)
+    state = FakeState()
+    state.failed = [
+        FailedExecution("wf1", now - timedelta(minutes=5)),
+        FailedExecution("wf1", now - timedelta(hours=5)),
+    ]
     with N8nFake(API_KEY) as fake:
-        fake.failed_executions = [
-            {"id": "1", "workflowId": "wf1", "startedAt": (now - timedelta(minutes=5)).isoformat()},
-            {"id": "2", "workflowId": "wf1", "startedAt": (now - timedelta(hours=5)).isoformat()},
-        ]
-        result = n8n.probe(_n8n_target(fake), ctx())
+        result = n8n.probe(_n8n_target(fake, state=state), ctx())
     assert result.status is Status.WARNING
-    assert "1 failed executions in the last 60 min" in result.summary
+    assert "1 failed executions in the last 60 min (workflows wf1)" in result.summary
+    assert state.asked_since is not None
+    assert now - state.asked_since >= timedelta(minutes=59)
+
+
+def test_n8n_failed_executions_critical_at_the_threshold() -> None:
+    state = FakeState()
+    state.failed = [FailedExecution(f"wf{n}", None) for n in range(10)]
+    with N8nFake(API_KEY) as fake:
+        result = n8n.probe(_n8n_target(fake, state=state), ctx())
+    assert result.status is Status.CRITICAL
+    assert "10 failed executions in the last 60 min" in result.summary
 
 
 @pytest.mark.parametrize(
@@ -130,7 +195,7 @@ def test_n8n_failed_executions_in_window() -> None:
 def test_n8n_heartbeat_age(age_minutes: float | None, status: Status) -> None:
     beat = None if age_minutes is None else datetime.now(UTC) - timedelta(minutes=age_minutes)
     with N8nFake(API_KEY) as fake:
-        result = n8n.probe(_n8n_target(fake, api_key=None, heartbeat=lambda budget: beat), ctx())
+        result = n8n.probe(_n8n_target(fake, state=None, heartbeat=lambda budget: beat), ctx())
     assert result.status is status, result
 
 
@@ -139,7 +204,7 @@ def test_n8n_heartbeat_source_failure_is_unknown() -> None:
         raise RuntimeError("relation ops.heartbeats does not exist")
 
     with N8nFake(API_KEY) as fake:
-        result = n8n.probe(_n8n_target(fake, api_key=None, heartbeat=broken), ctx())
+        result = n8n.probe(_n8n_target(fake, state=None, heartbeat=broken), ctx())
     assert result.status is Status.UNKNOWN
     assert "ops.heartbeats" in result.summary
 

@@ -38,7 +38,13 @@ def test_required_secrets_follow_the_model() -> None:
         "n8nEncryptionKey",
         "postgresPassword",
     ]
-    workflows = ["appDatabasePassword", "n8nOwnerPassword", "telegramWebhookPathToken", "telegramWebhookSecret"]
+    workflows = [
+        "appDatabasePassword",
+        "n8nOwnerPassword",
+        "n8nReaderDbPassword",
+        "telegramWebhookPathToken",
+        "telegramWebhookSecret",
+    ]
     assert local_engine.required_secret_keys("ci") == sorted(base + workflows)
     # queue mode (redisPassword) and monitoring (its database login)
     prod = [*base, *workflows, "redisPassword", "monitoringDatabasePassword"]
@@ -129,6 +135,7 @@ def test_state_file_is_private_and_public_view_hides_secrets(tmp_path: Path, mon
     for value in secrets.values():
         assert value not in shown
     assert "postgresql://postgres:***@127.0.0.1:15432/kaizenity" in shown
+    assert "postgresql://kaizenity_n8n_reader:***@127.0.0.1:15432/n8n" in shown  # health's read-only login
     assert endpoints.database_url is not None
     assert secrets["postgresPassword"] in endpoints.database_url
     assert endpoints.public()["n8n_owner_email"] == "owner@kaizenity.invalid"

@@ -314,6 +314,12 @@ def test_outputs_and_which_are_secret(stack: str) -> None:
     else:
         assert outputs["databaseUrl"]["secret"] is True
         assert outputs["databaseUrl"]["value"].startswith("postgresql://postgres:")
+        # health reads n8n's workflows and executions as the read-only login, from n8n's database
+        assert outputs["n8nReaderDatabaseUrl"]["secret"] is True
+        reader = outputs["n8nReaderDatabaseUrl"]["value"]
+        assert reader.startswith("postgresql://kaizenity_n8n_reader:"), reader
+        assert reader.endswith("/n8n"), reader
+        assert TEST_SECRETS["n8nReaderDbPassword"] in reader
     for key, output in outputs.items():
         if not output["secret"]:
             assert all(secret not in json.dumps(output["value"]) for secret in TEST_SECRETS.values()), key
@@ -393,6 +399,44 @@ def test_seed_workflows_after_migrations_and_n8n_with_secret_inputs(stack: str) 
     assert seed.inputs["definitions"] == definition_hashes()
     assert seed.inputs["n8nUrl"].startswith("http://127.0.0.1:")
     assert TEST_SECRETS["appDatabasePassword"] not in json.dumps(seed.inputs["valuesHash"])
+    # health's read-only login: its password (secret) and n8n's database, for the seeder's grants
+    assert is_secret(seed.inputs["readerPassword"])
+    assert unwrap(seed.inputs["readerPassword"]) == TEST_SECRETS["n8nReaderDbPassword"]
+    assert seed.inputs["n8nDatabase"] == "n8n"
+    assert "apiKey" not in seed.inputs
+
+
+def test_seed_provider_keeps_no_api_key_and_reseeds_states_that_hold_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """States written before the seeder deleted its key hold `apiKey`: the diff asks for an update, and the update's
+    outputs (what the engine stores) no longer carry it."""
+    import infra.seeding
+    import infra.workflows_resource as resource
+    from workflows.seed import SeedReport
+
+    calls: list[dict[str, Any]] = []
+
+    def fake_seed(**kwargs: Any) -> SeedReport:
+        calls.append(kwargs)
+        return SeedReport(credential_fingerprints={"Kaizenity app database": "f"})
+
+    monkeypatch.setattr(infra.seeding, "seed_environment", fake_seed)
+    monkeypatch.setattr(resource, "system_identifier", lambda _url: "sys-1")
+    provider = SeedWorkflowsProvider()
+    news = {
+        "n8nUrl": "http://127.0.0.1:5678", "databaseUrl": "postgresql://x", "ownerPassword": "Owner-1",
+        "values": {"appDatabasePassword": "a"}, "valuesHash": "v", "definitions": {"heartbeat.json": "a"},
+        "n8nDatabase": "n8n", "readerPassword": "reader-secret",
+    }  # fmt: skip
+    old_state = {**news, "apiKey": "n8n-api-key-of-an-older-version", "credentialFingerprints": {}}
+    assert provider.diff("seed-workflows", old_state, news).changes
+    outs = provider.update("seed-workflows", old_state, news).outs
+    assert outs is not None
+    assert "apiKey" not in outs
+    assert "api_key" not in calls[0], "the seeder is given no key to reuse"
+    assert (calls[0]["n8n_database"], calls[0]["reader_password"]) == ("n8n", "reader-secret")
+    current = {**news, "credentialFingerprints": {}}
+    assert not provider.diff("seed-workflows", current, news).changes
+    assert provider.diff("seed-workflows", current, {**news, "readerPassword": "rotated"}).changes
 
 
 def test_seed_diff_names_the_changed_workflow_files() -> None:
@@ -412,14 +456,16 @@ def test_seed_diff_names_the_changed_workflow_files() -> None:
 @pytest.mark.parametrize("stack", ["dev", "ci", "staging"])
 def test_dynamic_resources_register_every_secret_output(stack: str) -> None:
     """Defect 3: the dynamic provider answers acceptSecrets=False, so only same-named secret inputs are re-marked
-    (pulumi/pulumi pkg/resource/plugin/provider_plugin.go `annotateSecrets`); outputs like apiKey need the option."""
+    (pulumi/pulumi pkg/resource/plugin/provider_plugin.go `annotateSecrets`); outputs like
+    credentialFingerprints need the option."""
     dynamic = {r.name: r for r in rendered(stack).of_type("pulumi-python:dynamic:Resource")}
     assert "databaseUrl" in dynamic["schema-migrations"].additional_secret_outputs
     if "seed-workflows" in dynamic:
         seed = dynamic["seed-workflows"]
-        assert {"apiKey", "credentialFingerprints", "values", "valuesHash", "ownerPassword", "databaseUrl"} <= set(
-            seed.additional_secret_outputs
-        )
+        assert {
+            "credentialFingerprints", "values", "valuesHash", "ownerPassword", "databaseUrl", "readerPassword"
+        } <= set(seed.additional_secret_outputs)  # fmt: skip
+        assert "apiKey" not in seed.inputs, "no n8n API key is kept in the state any more"
         assert is_secret(seed.inputs["valuesHash"]), "a digest of the secrets is kept encrypted too"
 
 

@@ -50,6 +50,7 @@ def test_missing_secrets_are_all_listed_with_the_command_that_sets_them(stack: s
         "gatewayEditorPasswordSalt",
     ]
     required += ["n8nOwnerPassword", "appDatabasePassword", "telegramWebhookSecret", "telegramWebhookPathToken"]
+    required.append("n8nReaderDbPassword")  # health's read-only login to n8n's database, made by the seeder
     settings = parse_settings(stack, stack_config(stack))
     if settings.n8n.queue_mode:
         required.append("redisPassword")
@@ -153,7 +154,7 @@ def test_every_problem_is_reported_in_one_run() -> None:
     }
     found = problems(config)
     # unknown key, port, acme e-mail, acme domain, acme ports, workers, short secret, 4 missing secrets
-    assert len(found) == 16, found  # 12 (with the gateway hash salt) + the 4 workflow secrets
+    assert len(found) == 17, found  # 12 (with the gateway hash salt) + the 5 seeding secrets (health's reader too)
 
 
 def test_secret_values_are_never_echoed() -> None:
@@ -167,7 +168,7 @@ def test_error_message_tells_where_to_fix() -> None:
     with pytest.raises(SettingsError) as caught:
         parse_settings("dev", {})
     message = str(caught.value)
-    assert message.startswith("9 problem(s) in the settings of stack 'dev':")
+    assert message.startswith("10 problem(s) in the settings of stack 'dev':")
     assert "stacks/Pulumi.<stack>.yaml" in message
 
 
