@@ -33,7 +33,6 @@ from infra.local_overrides import local_config, recordable_config
 from infra.model import EnvironmentModel, ServiceSpec
 from infra.services import n8n
 from infra.services.common import LABEL_PREFIX, LABEL_SERVICE
-from infra.settings import Settings
 from infra.settings_validation import parse_settings
 
 Progress = Callable[[str], None]
@@ -55,11 +54,13 @@ class ScalePlan:
 
 @dataclass
 class ScaleReport:
-    """What was done, with the seconds each graceful stop took (the proof no worker was SIGKILLed early)."""
+    """What was done, with the seconds each graceful stop took (the proof no worker was SIGKILLed early), and the
+    config (no secrets) the new pool was built from: what the CLI records in the state."""
 
     plan: ScalePlan
     stop_seconds: dict[str, float] = field(default_factory=dict)
     exit_codes: dict[str, int] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 def plan_rolling(running: Mapping[str, tuple[str, ...]], desired: list[ServiceSpec]) -> ScalePlan:
@@ -97,23 +98,6 @@ def scaled_config(
     if n8n_image:
         config["images"] = {**config.get("images", {}), "n8n": n8n_image}
     return config
-
-
-def scaled_settings(
-    stack: str,
-    prefix: str,
-    secrets: Mapping[str, str],
-    *,
-    recorded: Mapping[str, Any] | None = None,
-    workers: int | None = None,
-    concurrency: int | None = None,
-    n8n_image: str | None = None,
-) -> Settings:
-    """The settings of :func:`scaled_config`, with the environment's secrets."""
-    config = scaled_config(
-        stack, prefix, recorded=recorded, workers=workers, concurrency=concurrency, n8n_image=n8n_image
-    )
-    return parse_settings(stack, {**config, **secrets}, source=f"stack '{stack}' (scaling {prefix})")
 
 
 def running_workers(prefix: str) -> dict[str, Any]:
@@ -188,20 +172,17 @@ def scale_local(
     progress: Progress | None = None,
 ) -> tuple[ScaleReport, EnvironmentModel]:
     """Scale the local environment `prefix` of `stack` (started with the `recorded` settings, if its state has
-    them); returns what was done and the new model."""
-    settings = scaled_settings(
-        stack,
-        prefix,
-        secrets,
-        recorded=recorded,
-        workers=workers,
-        concurrency=concurrency,
-        n8n_image=main_image(prefix),
+    them); returns what was done (with the config it used) and the new model."""
+    config = scaled_config(
+        stack, prefix, recorded=recorded, workers=workers, concurrency=concurrency, n8n_image=main_image(prefix)
     )
+    settings = parse_settings(stack, {**config, **secrets}, source=f"stack '{stack}' (scaling {prefix})")
     if not settings.n8n.queue_mode:
         raise ValueError(f"stack '{stack}' is not in queue mode: set kaizenity:n8n.queueMode true to have workers")
     model = build_environment(settings)
-    return rolling_scale(model, secrets, progress), model
+    report = rolling_scale(model, secrets, progress)
+    report.config = config
+    return report, model
 
 
 def _index(name: str) -> int:

@@ -24,7 +24,7 @@ def scale(stack: str, local: bool, prefix: str | None, workers: int | None, conc
     """Scale n8n's queue-mode workers: replaced one at a time, each stopped gracefully (no lost work)."""
     from infra.local_overrides import local_prefix
     from infra.local_state import load_state, save_state
-    from infra.scaling import main_image, scale_local, scaled_config
+    from infra.scaling import scale_local
 
     if not local:
         raise click.ClickException(
@@ -51,9 +51,7 @@ def scale(stack: str, local: bool, prefix: str | None, workers: int | None, conc
     )
     endpoints.containers = {service.name: service.container_name for service in model.services}
     if recorded:  # a rotation rebuilds the environment from this record: it must know the new pool
-        endpoints.settings_config = scaled_config(
-            stack, prefix, recorded=recorded, workers=workers, concurrency=concurrency, n8n_image=main_image(prefix)
-        )
+        endpoints.settings_config = report.config
     save_state(endpoints)
     if report.plan.empty:
         click.echo("workers already as asked: nothing changed")

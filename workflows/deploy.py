@@ -9,7 +9,6 @@ Nothing else needs one: `kaizenity health` reads n8n's state from its database (
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,9 +64,7 @@ def owner_api_key(
             stale = delete_seeder_keys(session)
             if stale:
                 progress(f"n8n: deleted {len(stale)} API key(s) left by earlier seeding runs")
-        # n8n refuses a second key with the same label (HTTP 500 "There is already an entry with this name").
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        key = session.create_api_key(f"{label} {stamp}", expires_at=int(time.time() + ttl_s))
+        key = session.create_expiring_key(label, ttl_s)
         try:
             yield key.raw
         except BaseException as failure:  # delete the key, but never hide why the run failed

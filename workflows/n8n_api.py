@@ -156,6 +156,12 @@ class N8nSession:
         data = _check(self._http.post("/rest/api-keys", json=body), "API key creation")["data"]
         return ApiKey(str(data["id"]), str(data["label"]), str(data["rawApiKey"]))
 
+    def create_expiring_key(self, label: str, ttl_s: float) -> ApiKey:
+        """A key labelled `label` and the UTC time (n8n refuses a second key with the same label: HTTP 500 "There
+        is already an entry with this name"), refused by n8n `ttl_s` seconds from now."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return self.create_api_key(f"{label} {stamp}", expires_at=int(time.time() + ttl_s))
+
     def api_keys(self) -> list[dict[str, Any]]:
         """The logged-in user's API keys, redacted by n8n: `id`, `label`, `expiresAt`..., never the raw key."""
         return list(_check(self._http.get("/rest/api-keys"), "GET /rest/api-keys")["data"])

@@ -194,7 +194,7 @@ def _telegram_proxy(settings: Settings, upstream: str) -> list[str]:
     starting up" (see _readiness_gate). Telegram never redelivers an acknowledged update, so any 2xx without
     STORED_HEADER becomes 503 and Telegram sends the update again (stored once by update_id).
     """
-    upstreams = " ".join(f"{name}:{n8n.PORT}" for name in _webhook_upstreams(settings)) or upstream
+    upstreams = " ".join(_webhook_upstreams(settings)) or upstream
     return [
         f"\t\treverse_proxy @telegram_route {upstreams} {{",
         *_balancing(settings),
@@ -211,7 +211,8 @@ def _telegram_proxy(settings: Settings, upstream: str) -> list[str]:
 
 
 def _webhook_upstreams(settings: Settings) -> list[str]:
-    return [spec.name for spec in n8n.build_webhook_processors(settings)]
+    """The `n8n webhook` processors as Caddy upstreams (`name:port`); none outside queue mode."""
+    return [f"{spec.name}:{n8n.PORT}" for spec in n8n.build_webhook_processors(settings)]
 
 
 def _webhook_processors_route(settings: Settings) -> list[str]:
@@ -220,10 +221,9 @@ def _webhook_processors_route(settings: Settings) -> list[str]:
     Inside the main `route`, after the ambiguity refusal and the Telegram gate, matched on the raw target like
     the public list, so the same request can never be judged by two different path readings.
     """
-    processors = _webhook_upstreams(settings)
-    if not processors:
+    upstreams = " ".join(_webhook_upstreams(settings))
+    if not upstreams:
         return []
-    upstreams = " ".join(f"{name}:{n8n.PORT}" for name in processors)
     return [
         "\t\t@webhooks expression `{http.request.orig_uri}.startsWith('/webhook/')`",
         f"\t\treverse_proxy @webhooks {upstreams} {{",

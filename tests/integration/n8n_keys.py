@@ -9,7 +9,6 @@ and expires on its own after `TEST_KEY_TTL_S` if the session dies before deletin
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,8 +34,7 @@ def n8n_test_key(endpoints: LocalEndpoints) -> Iterator[str]:
     (the owner's password may have been rotated meanwhile, which ends the first session)."""
     session = _session(endpoints)
     try:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        key = session.create_api_key(f"{TEST_KEY_LABEL} {stamp}", expires_at=int(time.time() + TEST_KEY_TTL_S))
+        key = session.create_expiring_key(TEST_KEY_LABEL, TEST_KEY_TTL_S)
     finally:
         session.close()
     try:
