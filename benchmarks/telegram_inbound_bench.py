@@ -38,13 +38,15 @@ from workflows.definitions import DEFINITIONS_DIR
 from workflows.deploy import N8nAccess, deploy_workflows
 
 INBOUND = "messenger-inbound.json"
+GATE = "Stored?"  # passes only the store function's own answer on to the acknowledgement
 
 
 def acknowledge_first(definition: dict[str, Any]) -> dict[str, Any]:
     """The same workflow answering on receipt (the old behaviour): no Respond node, Webhook `onReceived`."""
     old = copy.deepcopy(definition)
     respond = next(n for n in old["nodes"] if n["type"] == "n8n-nodes-base.respondToWebhook")
-    old["nodes"] = [n for n in old["nodes"] if n is not respond]
+    old["nodes"] = [n for n in old["nodes"] if n is not respond and n["name"] != GATE]
+    old["connections"].pop(GATE)  # the gate in front of the acknowledgement goes with it
     webhook = next(n for n in old["nodes"] if n["type"] == "n8n-nodes-base.webhook")
     webhook["parameters"]["responseMode"] = "onReceived"
     # The gateway acknowledges Telegram only with the proof of storage (infra/services/gateway.py STORED_HEADER):

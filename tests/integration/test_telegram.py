@@ -24,6 +24,8 @@ import psycopg
 import pytest
 
 from infra.local_endpoints import LocalEndpoints
+from infra.model import internal_route_token
+from infra.services.gateway import STORED_HEADER
 from tests.fakes.telegram_bot_api import FakeTelegram
 from tests.integration.test_workflows import reseed
 from tests.integration.waiting import wait_until
@@ -115,6 +117,42 @@ def test_a_failing_insert_is_answered_non_2xx_and_the_redelivery_is_stored_once(
     telegram.deliver_until_acknowledged([message(880_000 + i) for i in range(3)])
     telegram.deliver_until_acknowledged([message(880_000)])  # a redelivery of a stored update is still 2xx
     assert stored(kaizenity_stack, 880_000, 880_002) == {str(880_000 + i): 1 for i in range(3)}
+
+
+def test_a_store_step_that_throws_is_refused_by_the_workflow_itself(
+    kaizenity_stack: LocalEndpoints, telegram: Telegram
+) -> None:
+    """n8n 2.8.4 sends a throwing node's *input* items to its success output when it is set to continue on the
+    error output (workflows/validation/conventions.py). Seen for real: a worker shutting down under a running
+    execution could no longer read the app database credential, and the update was acknowledged, never stored.
+    Here that credential's stored data is made unreadable (n8n reads and decrypts it for every execution), so
+    `Store update once` throws before its query. The workflow itself answers 500 (asked directly, without the
+    gateway's proof check), the gateway too, nothing is stored, and the redelivery after the repair is stored.
+    Fails on the workflow without the `Stored?` gate: it answered 200."""
+    stack = kaizenity_stack
+    credential = "SELECT data FROM credentials_entity WHERE name = 'Kaizenity app database'"
+    ((original,),) = n8n_query(stack, credential)
+    direct_url = f"{stack.n8n_url}/webhook/telegram/{internal_route_token(stack.secrets['telegramWebhookPathToken'])}"
+    n8n_query(stack, "UPDATE credentials_entity SET data = 'unreadable' WHERE name = 'Kaizenity app database'")
+    try:
+        direct = httpx.post(direct_url, json=message(887_000), headers=telegram.headers, timeout=15)
+        through_gateway = telegram.deliver(message(887_001))
+    finally:
+        n8n_query(stack, "UPDATE credentials_entity SET data = %s WHERE name = 'Kaizenity app database'", original)
+    assert direct.status_code == 500, (direct.status_code, direct.headers, direct.text[:200])
+    assert STORED_HEADER.lower() not in direct.headers
+    assert through_gateway is None or through_gateway >= 400, through_gateway
+    assert stored(stack, 887_000, 887_001) == {}
+    telegram.deliver_until_acknowledged([message(887_000), message(887_001)])
+    assert stored(stack, 887_000, 887_001) == {"887000": 1, "887001": 1}
+
+
+def n8n_query(stack: LocalEndpoints, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """A statement on n8n's own database, as n8n's role."""
+    assert stack.n8n_database_url
+    with psycopg.connect(stack.n8n_database_url, autocommit=True) as conn:
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
 
 
 def pause_postgres_while_delivering(stack: LocalEndpoints, telegram: Telegram, first_id: int) -> None:

@@ -155,3 +155,31 @@ def test_legacy_function_node_code_is_compiled_too(tmp_path: Path) -> None:
     broken = node("Fn", "n8n-nodes-base.function", 1, functionCode="items.map(i => {;\nreturn items")
     (problem,) = texts(run(tmp_path, workflow(broken)))
     assert problem.startswith("w0.json: node 'Fn': field 'parameters.functionCode': JavaScript does not compile")
+
+
+def _error_output_workflow(success_target: str, target_type: str) -> dict[str, object]:
+    store = node("Store", "n8n-nodes-base.postgres", 2.6, operation="executeQuery", query="SELECT 1")
+    store["onError"] = "continueErrorOutput"
+    links = {
+        "Store": {
+            "main": [
+                [{"node": success_target, "type": "main", "index": 0}],
+                [{"node": "Refuse", "type": "main", "index": 0}],
+            ]
+        }
+    }
+    return workflow(store, node(success_target, target_type), node("Refuse"), connections=links)
+
+
+def test_error_output_node_whose_success_output_is_not_gated_breaks_the_conventions(tmp_path: Path) -> None:
+    """n8n 2.8.4 passes a throwing continueErrorOutput node's input items to its success output
+    (workflows/validation/conventions.py): the success output must lead into an If/Switch gate."""
+    (problem,) = texts(run(tmp_path, _error_output_workflow("Acknowledge", "n8n-nodes-base.noOp"), conventions=True))
+    assert problem.startswith("w0.json: node 'Store': field 'connections': its success output leads to 'Acknowledge'")
+    assert "Fix: put an If/Switch between them" in problem
+    assert texts(run(tmp_path, _error_output_workflow("Acknowledge", "n8n-nodes-base.noOp"))) == []  # n8n-valid
+
+
+@pytest.mark.parametrize("gate", ["n8n-nodes-base.if", "n8n-nodes-base.switch"])
+def test_error_output_node_gated_by_if_or_switch_is_valid(tmp_path: Path, gate: str) -> None:
+    assert texts(run(tmp_path, _error_output_workflow("Stored?", gate), conventions=True)) == []
