@@ -5,7 +5,8 @@
 One run, one machine: the `ci` stack (single mode) and the `ci-queue` stack (queue mode) are brought up with the
 local engine; the queue stack is re-scaled between rounds with the rolling replacement (infra/scaling.py), so the
 main process, Redis and PostgreSQL stay the same. Each round posts N Telegram updates through the gateway (the
-seed workflow `messenger-inbound`: webhook `onReceived` -> one INSERT into ops.messages), `parallel` at a time.
+seed workflow `messenger-inbound`: the INSERT through ops.store_telegram_update, the `Stored?` gate, then the
+answer with the proof of storage), `parallel` at a time.
 
 - inbound throughput: acknowledged updates / seconds until the last HTTP 200 (what Telegram sees);
 - end-to-end latency: `ops.messages.received_at` (now() in the worker's INSERT) minus the moment the client sent
