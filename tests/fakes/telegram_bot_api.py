@@ -202,6 +202,9 @@ class FakeTelegram:
 
     `fail_with` (every call answers that status), `blocked_chats` (403), `missing_chats` (400 chat not found),
     `rate_limited` (chat -> how many sends to refuse with 429 before accepting) with `retry_after` seconds.
+    `impostor_chats`: sends to them get HTTP 200 with `{}`, which the real API never answers (every answer has
+    `ok`, https://core.telegram.org/bots/api#making-requests); it stands for what is *not* the Bot API answering
+    in its place (a wrong `TELEGRAM_API_BASE_URL`, a proxy's stub). Nothing is delivered.
     """
 
     host: str
@@ -211,6 +214,7 @@ class FakeTelegram:
     blocked_chats: set[str] = field(default_factory=set)
     missing_chats: set[str] = field(default_factory=set)
     rate_limited: dict[str, int] = field(default_factory=dict)
+    impostor_chats: set[str] = field(default_factory=set)
     retry_after: int = 3
     webhook: dict[str, Any] = field(
         default_factory=lambda: {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
@@ -227,6 +231,11 @@ class FakeTelegram:
                 params = fake._params(raw, self.headers.get("content-type") or "", self.path)
                 _, bot, method = self.path.split("?")[0].split("/", 2)
                 call = TelegramCall(bot.removeprefix("bot"), method, params)
+                if call.method == "sendMessage" and str(call.params.get("chat_id")) in fake.impostor_chats:
+                    with fake._lock:
+                        fake.calls.append(call)
+                    self._reply(200, {}, None)
+                    return
                 try:
                     with fake._lock:
                         fake.calls.append(call)

@@ -281,6 +281,22 @@ def test_chat_not_found_is_dead_lettered_at_once(kaizenity_stack: LocalEndpoints
     assert settled(kaizenity_stack, notification) == ("dead", 1, "Bad Request: chat not found")
 
 
+def test_a_send_without_the_bot_apis_answer_is_retried_never_marked_sent(
+    kaizenity_stack: LocalEndpoints, bot: FakeTelegram
+) -> None:
+    """A send node that "succeeds" without the Bot API's own answer (ok, result.message_id) is not a delivery:
+    the `Telegram accepted?` gate retries it and dead-letters it after max_attempts with the reason. The same gate
+    catches a send node that throws (n8n then passes its input item on as success). Fails on the workflow
+    without the gate: the part was marked sent."""
+    bot.impostor_chats.add("5009")
+    notification = notify(kaizenity_stack, "5009", "anyone there?", max_attempts=2)
+    status, attempts, reason = settled(kaizenity_stack, notification)
+    assert (status, attempts) == ("dead", 2)
+    assert (reason or "").startswith("no Bot API answer from the send node"), reason
+    assert len([c for c in bot.sent_messages() if str(c.params.get("chat_id")) == "5009"]) == 2
+    assert not bot.delivered_to("5009")
+
+
 def test_button_press_round_trip(kaizenity_stack: LocalEndpoints, bot: FakeTelegram, telegram: Telegram) -> None:
     payload = '{"buttons": [{"text": "Approve", "choice": "approve"}, {"text": "Reject", "choice": "reject"}]}'
     notification = notify(kaizenity_stack, "5006", "Approve the invoice?", payload)
