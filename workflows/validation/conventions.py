@@ -70,12 +70,16 @@ SUCCESS_GATE_NAMES = ("n8n-nodes-base.if", "n8n-nodes-base.switch")  # a tuple: 
 
 def _check_success_gates(file: str, data: dict[str, Any]) -> list[Problem]:
     """Every continueErrorOutput node's success output goes only into If/Switch nodes (see the module doc)."""
-    nodes = [n for n in as_list(data.get("nodes")) if isinstance(n, dict)]
-    gates = {n["name"] for n in nodes if isinstance(n.get("name"), str) and n.get("type") in SUCCESS_GATE_NAMES}
+    nodes = as_list(data.get("nodes"))
+    gates = {
+        n["name"]
+        for n in nodes
+        if isinstance(n, dict) and isinstance(n.get("name"), str) and n.get("type") in SUCCESS_GATE_NAMES
+    }
     connections = as_dict(data.get("connections"))
     problems = []
-    for node in nodes:
-        if node.get("onError") != "continueErrorOutput":
+    for index, node in enumerate(nodes):
+        if not isinstance(node, dict) or node.get("onError") != "continueErrorOutput":
             continue
         outputs = as_list(as_dict(connections.get(str(node.get("name")))).get("main"))
         links = as_list(outputs[0]) if outputs else []
@@ -88,7 +92,7 @@ def _check_success_gates(file: str, data: dict[str, Any]) -> list[Problem]:
                     "with onError continueErrorOutput n8n 2.8.4 sends the node's input items to the success output "
                     "when the node throws. Fix: put an If/Switch between them that passes only the node's own answer "
                     "(e.g. a field only that answer has) and sends anything else to the error handling",
-                    str(node.get("name")),
+                    node_label(node, index),
                     "connections",
                 )
             )
